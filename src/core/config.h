@@ -1,0 +1,44 @@
+/*
+ * config.h: process configuration from flags and environment (DECISIONS.md §2; flags win).
+ * Filled once by main.c before any thread starts, then read-only: safe to share by pointer.
+ */
+#ifndef MS_CORE_CONFIG_H
+#define MS_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/crypto.h"
+#include "core/error.h"
+
+#define MS_MAX_BODY_BYTES ((size_t)1 << 20) /* request body cap: 1 MiB, then 413 */
+#define MS_DEFAULT_LISTEN "127.0.0.1:8080"
+
+struct ms_config {
+    char *data_dir;                     /* owned; absolute or relative to the cwd */
+    char *store_url;                    /* owned; "sqlite:PATH" or "postgres://..." */
+    char *listen_host;                  /* owned; "127.0.0.1" */
+    int listen_port;                    /* 0 = pick a free port */
+    int workers;                        /* concurrent executions on this node */
+    char *secret_file;                  /* owned; NULL when the key came from MODELSYNC_SECRET */
+    uint8_t secret[MS_SECRET_KEY_LEN];  /* seals secrets, signs page tokens and log URLs */
+    size_t max_body_bytes;              /* MS_MAX_BODY_BYTES unless overridden */
+    int rate_limit_per_min;             /* requests per key per minute; 0 = off */
+    int http_threads;                   /* MHD pool size; 0 = number of CPUs */
+};
+
+/*
+ * Defaults from the environment (MODELSYNC_*), then flags from argv[first..argc) override them.
+ * Unknown flags → MS_EINVAL naming the flag. Does not touch the disk.
+ */
+enum ms_status ms_config_load(struct ms_config *cfg, int argc, char **argv, int first,
+                              struct ms_error *err);
+
+/*
+ * Create the data directory (0700) if missing and load or create the secret key
+ * (<data>/secret.key, 64 hex characters, mode 0600) unless MODELSYNC_SECRET supplied it.
+ */
+enum ms_status ms_config_prepare(struct ms_config *cfg, struct ms_error *err);
+
+void ms_config_release(struct ms_config *cfg);
+
+#endif

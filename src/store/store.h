@@ -1,0 +1,213 @@
+/*
+ * store.h: the only interface to persistent state. A struct ms_store is one database handle:
+ * thread-confined (open one per thread), implemented by store_sqlite.c today and store_pg.c when
+ * the PostgreSQL backend lands. Every query that reads or changes tenant data takes the
+ * organization id and never crosses it: another organization's object is MS_ENOTFOUND.
+ *
+ * Reads allocate their results (strings, arrays, json_t members) in the arena they are given;
+ * json_t members are released by an arena defer. Writes borrow their arguments.
+ * Times are int64 milliseconds since the epoch (UTC).
+ */
+#ifndef MS_STORE_STORE_H
+#define MS_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "core/arena.h"
+#include "core/error.h"
+#include "model/model.h"
+
+#define MS_IDEM_TTL_MS (24LL * 3600 * 1000)   /* idempotency keys are kept 24 h */
+#define MS_IDEM_STALE_MS (10LL * 60 * 1000)   /* an in-flight key older than this was abandoned */
+
+struct ms_store;
+
+/* Filters of GET /api/syncs (AND). */
+struct ms_sync_filter {
+    int active;                       /* -1 any, 0 paused, 1 active */
+    const char *mode;                 /* NULL = any */
+    const char *target_connection_id; /* NULL = any */
+};
+
+/* Keyset position: the (updated_at, id) of the last item returned; set=false for page 1. */
+struct ms_sync_cursor {
+    bool set;
+    int64_t updated_at;
+    char id[MS_UUID_LEN + 1];
+};
+
+enum ms_idem_state {
+    MS_IDEM_NEW,       /* recorded as in flight: run the request, then ms_store_idem_finish() */
+    MS_IDEM_IN_FLIGHT, /* another request with this key is running: 409 */
+    MS_IDEM_DONE,      /* replay the stored response */
+    MS_IDEM_MISMATCH,  /* same key, different method/path/body: 422 */
+};
+
+/* A stored response, for replay. */
+struct ms_idem_response {
+    int http_status;
+    const char *body; /* arena; may be "" */
+    size_t body_len;
+};
+
+struct ms_store_ops {
+    const char *name; /* "sqlite" */
+    void (*close)(struct ms_store *s);
+    enum ms_status (*migrate)(struct ms_store *s, struct ms_error *err);
+    enum ms_status (*tx_begin)(struct ms_store *s, struct ms_error *err); /* write transaction */
+    enum ms_status (*tx_commit)(struct ms_store *s, struct ms_error *err);
+    void (*tx_rollback)(struct ms_store *s);
+
+    /* organizations, users, keys */
+    enum ms_status (*org_insert)(struct ms_store *s, const struct ms_org *o, struct ms_error *err);
+    enum ms_status (*org_get)(struct ms_store *s, struct ms_arena *a, const char *id,
+                              struct ms_org *out, struct ms_error *err);
+    enum ms_status (*org_list)(struct ms_store *s, struct ms_arena *a, struct ms_org **out,
+                               size_t *n, struct ms_error *err); /* oldest first */
+    enum ms_status (*user_insert)(struct ms_store *s, const struct ms_user *u,
+                                  struct ms_error *err);
+    enum ms_status (*key_insert)(struct ms_store *s, const struct ms_api_key *k,
+                                 struct ms_error *err);
+    /* The caller for a credential hash; MS_EAUTH when unknown or revoked. */
+    enum ms_status (*key_auth)(struct ms_store *s, struct ms_arena *a, const char *hash_hex,
+                               struct ms_auth *out, struct ms_error *err);
+    /* org_id NULL = every organization's keys; oldest first. */
+    enum ms_status (*key_list)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                               struct ms_api_key **out, size_t *n, struct ms_error *err);
+    enum ms_status (*key_revoke)(struct ms_store *s, const char *id, int64_t now,
+                                 struct ms_error *err); /* MS_ENOTFOUND if no such key */
+
+    /* connections */
+    enum ms_status (*conn_insert)(struct ms_store *s, const struct ms_connection *c,
+                                  struct ms_error *err); /* duplicate name in org → ECONFLICT */
+    enum ms_status (*conn_update)(struct ms_store *s, const struct ms_connection *c,
+                                  struct ms_error *err); /* by (org_id, id); ENOTFOUND */
+    enum ms_status (*conn_get)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                               const char *id, struct ms_connection *out, struct ms_error *err);
+    enum ms_status (*conn_list)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                struct ms_connection **out, size_t *n, struct ms_error *err);
+    enum ms_status (*conn_delete)(struct ms_store *s, const char *org_id, const char *id,
+                                  struct ms_error *err);
+    /* How many models read from and syncs write to the connection. */
+    enum ms_status (*conn_usage)(struct ms_store *s, const char *org_id, const char *id,
+                                 int64_t *n_models, int64_t *n_syncs, struct ms_error *err);
+    enum ms_status (*conn_set_status)(struct ms_store *s, const char *org_id, const char *id,
+                                      const char *status, const char *status_error,
+                                      struct ms_error *err);
+
+    /* models */
+    enum ms_status (*model_insert)(struct ms_store *s, const struct ms_model *m,
+                                   struct ms_error *err);
+    enum ms_status (*model_update)(struct ms_store *s, const struct ms_model *m,
+                                   struct ms_error *err); /* by (org_id, id) */
+    enum ms_status (*model_get)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                const char *id, struct ms_model *out, struct ms_error *err);
+    /* connection_id NULL = all of the org's models; oldest first. */
+    enum ms_status (*model_list)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                 const char *connection_id, struct ms_model **out, size_t *n,
+                                 struct ms_error *err);
+    enum ms_status (*model_delete)(struct ms_store *s, const char *org_id, const char *id,
+                                   struct ms_error *err);
+    /* How many syncs reference the model (sync_models). */
+    enum ms_status (*model_usage)(struct ms_store *s, const char *org_id, const char *id,
+                                  int64_t *n_syncs, struct ms_error *err);
+
+    /* syncs; insert/update also replace the sync's rows in sync_models from y->model_ids */
+    enum ms_status (*sync_insert)(struct ms_store *s, const struct ms_sync *y,
+                                  struct ms_error *err);
+    enum ms_status (*sync_update)(struct ms_store *s, const struct ms_sync *y,
+                                  struct ms_error *err); /* by (org_id, id) */
+    enum ms_status (*sync_get)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                               const char *id, struct ms_sync *out, struct ms_error *err);
+    /*
+     * Up to limit syncs matching f, ordered by (updated_at DESC, id DESC), strictly after cur
+     * when cur->set. Uses the (organization_id, updated_at, id) index: cost independent of depth.
+     */
+    enum ms_status (*sync_list)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                const struct ms_sync_filter *f, const struct ms_sync_cursor *cur,
+                                size_t limit, struct ms_sync **out, size_t *n,
+                                struct ms_error *err);
+    enum ms_status (*sync_delete)(struct ms_store *s, const char *org_id, const char *id,
+                                  struct ms_error *err);
+    enum ms_status (*sync_set_active)(struct ms_store *s, const char *org_id, const char *id,
+                                      bool active, int64_t now, const struct ms_actor *by,
+                                      struct ms_error *err);
+
+    /* idempotency keys, scoped by (org_id, cred_hash, key) */
+    enum ms_status (*idem_begin)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                 const char *cred_hash, const char *key, const char *req_hash,
+                                 int64_t now, enum ms_idem_state *state,
+                                 struct ms_idem_response *resp, struct ms_error *err);
+    enum ms_status (*idem_finish)(struct ms_store *s, const char *org_id, const char *cred_hash,
+                                  const char *key, int http_status, const char *body,
+                                  size_t body_len, int64_t now, struct ms_error *err);
+    /* Forget keys older than MS_IDEM_TTL_MS. */
+    enum ms_status (*idem_purge)(struct ms_store *s, int64_t now, struct ms_error *err);
+
+    /* Free-form process metadata (e.g. "initialized"). get: MS_ENOTFOUND when absent. */
+    enum ms_status (*meta_get)(struct ms_store *s, struct ms_arena *a, const char *key,
+                               const char **val, struct ms_error *err);
+    enum ms_status (*meta_set)(struct ms_store *s, const char *key, const char *val,
+                               struct ms_error *err);
+};
+
+struct ms_store {
+    const struct ms_store_ops *ops;
+};
+
+/*
+ * Open a new handle for the calling thread: url is "sqlite:PATH" (a bare path is read as
+ * SQLite too) or "postgres://…"/"postgresql://…" (MS_EUNSUPP until that backend lands).
+ * Does not migrate. Close with ms_store_close().
+ */
+enum ms_status ms_store_open(const char *url, struct ms_store **out, struct ms_error *err);
+
+static inline void
+ms_store_close(struct ms_store *s)
+{
+    if (s != NULL)
+        s->ops->close(s);
+}
+
+#define MS_STORE_CALL(s, op, ...) ((s)->ops->op((s), __VA_ARGS__))
+
+/* One-line wrappers (connAccept() style): ms_store_<op>(s, args…, err). */
+#define ms_store_migrate(s, err) ((s)->ops->migrate((s), (err)))
+#define ms_store_tx_begin(s, err) ((s)->ops->tx_begin((s), (err)))
+#define ms_store_tx_commit(s, err) ((s)->ops->tx_commit((s), (err)))
+#define ms_store_tx_rollback(s) ((s)->ops->tx_rollback((s)))
+#define ms_store_org_insert(s, ...) MS_STORE_CALL(s, org_insert, __VA_ARGS__)
+#define ms_store_org_get(s, ...) MS_STORE_CALL(s, org_get, __VA_ARGS__)
+#define ms_store_org_list(s, ...) MS_STORE_CALL(s, org_list, __VA_ARGS__)
+#define ms_store_user_insert(s, ...) MS_STORE_CALL(s, user_insert, __VA_ARGS__)
+#define ms_store_key_insert(s, ...) MS_STORE_CALL(s, key_insert, __VA_ARGS__)
+#define ms_store_key_auth(s, ...) MS_STORE_CALL(s, key_auth, __VA_ARGS__)
+#define ms_store_key_list(s, ...) MS_STORE_CALL(s, key_list, __VA_ARGS__)
+#define ms_store_key_revoke(s, ...) MS_STORE_CALL(s, key_revoke, __VA_ARGS__)
+#define ms_store_conn_insert(s, ...) MS_STORE_CALL(s, conn_insert, __VA_ARGS__)
+#define ms_store_conn_update(s, ...) MS_STORE_CALL(s, conn_update, __VA_ARGS__)
+#define ms_store_conn_get(s, ...) MS_STORE_CALL(s, conn_get, __VA_ARGS__)
+#define ms_store_conn_list(s, ...) MS_STORE_CALL(s, conn_list, __VA_ARGS__)
+#define ms_store_conn_delete(s, ...) MS_STORE_CALL(s, conn_delete, __VA_ARGS__)
+#define ms_store_conn_usage(s, ...) MS_STORE_CALL(s, conn_usage, __VA_ARGS__)
+#define ms_store_conn_set_status(s, ...) MS_STORE_CALL(s, conn_set_status, __VA_ARGS__)
+#define ms_store_model_insert(s, ...) MS_STORE_CALL(s, model_insert, __VA_ARGS__)
+#define ms_store_model_update(s, ...) MS_STORE_CALL(s, model_update, __VA_ARGS__)
+#define ms_store_model_get(s, ...) MS_STORE_CALL(s, model_get, __VA_ARGS__)
+#define ms_store_model_list(s, ...) MS_STORE_CALL(s, model_list, __VA_ARGS__)
+#define ms_store_model_delete(s, ...) MS_STORE_CALL(s, model_delete, __VA_ARGS__)
+#define ms_store_model_usage(s, ...) MS_STORE_CALL(s, model_usage, __VA_ARGS__)
+#define ms_store_sync_insert(s, ...) MS_STORE_CALL(s, sync_insert, __VA_ARGS__)
+#define ms_store_sync_update(s, ...) MS_STORE_CALL(s, sync_update, __VA_ARGS__)
+#define ms_store_sync_get(s, ...) MS_STORE_CALL(s, sync_get, __VA_ARGS__)
+#define ms_store_sync_list(s, ...) MS_STORE_CALL(s, sync_list, __VA_ARGS__)
+#define ms_store_sync_delete(s, ...) MS_STORE_CALL(s, sync_delete, __VA_ARGS__)
+#define ms_store_sync_set_active(s, ...) MS_STORE_CALL(s, sync_set_active, __VA_ARGS__)
+#define ms_store_idem_begin(s, ...) MS_STORE_CALL(s, idem_begin, __VA_ARGS__)
+#define ms_store_idem_finish(s, ...) MS_STORE_CALL(s, idem_finish, __VA_ARGS__)
+#define ms_store_idem_purge(s, ...) MS_STORE_CALL(s, idem_purge, __VA_ARGS__)
+#define ms_store_meta_get(s, ...) MS_STORE_CALL(s, meta_get, __VA_ARGS__)
+#define ms_store_meta_set(s, ...) MS_STORE_CALL(s, meta_set, __VA_ARGS__)
+
+#endif
