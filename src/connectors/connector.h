@@ -30,6 +30,8 @@ enum {
     MS_CX_SOURCE = 1 << 0, /* fields(), read_begin(), read(), read_end() are set */
     MS_CX_DEST = 1 << 1,   /* objects(), object_fields() are set (write() with the engine) */
     MS_CX_CREATE = 1 << 2, /* create_object() is set: target creation */
+    MS_CX_FREEFORM = 1 << 3, /* destination fields are free-form: any mapping target is valid,
+                                object_fields() may return [] (webhook) */
 };
 
 /* One typed source value. Text points into the batch arena (not NUL-terminated necessarily). */

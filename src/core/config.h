@@ -27,10 +27,14 @@ struct ms_config {
 };
 
 /*
- * Defaults from the environment (MODELSYNC_*), then flags from argv[first..argc) override them.
- * Unknown flags → MS_EINVAL naming the flag. Does not touch the disk.
+ * Defaults, then the environment (MODELSYNC_DATA, _STORE, _LISTEN, _WORKERS, _SECRET (the key
+ * as 64 hex characters), _SECRET_FILE, _RATE_LIMIT, _HTTP_THREADS), then flags override them.
+ * Consumes the flags it knows from argv[1..*argc) ("--data DIR" and "--data=DIR" alike) and
+ * leaves the others, in order, in argv[1..*argc) for the subcommand to parse. A known flag
+ * without its value or with a bad value → MS_EINVAL naming it. Does not touch the disk.
+ * cfg is overwritten; release it with ms_config_release() even on failure.
  */
-enum ms_status ms_config_load(struct ms_config *cfg, int argc, char **argv, int first,
+enum ms_status ms_config_load(struct ms_config *cfg, int *argc, char **argv,
                               struct ms_error *err);
 
 /*

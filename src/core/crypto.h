@@ -28,6 +28,10 @@ void ms_sha256_hex(const void *data, size_t n, char out[MS_SHA256_HEX_LEN + 1]);
 void ms_hmac_sha256(const uint8_t key[MS_SECRET_KEY_LEN], const void *data, size_t n,
                     uint8_t out[MS_SHA256_LEN]);
 
+/* HMAC-SHA256 with a key of any length (webhook signatures with a user-chosen secret). */
+void ms_hmac_sha256_any(const void *key, size_t key_len, const void *data, size_t n,
+                        uint8_t out[MS_SHA256_LEN]);
+
 /* Constant-time equality of two n-byte regions. */
 bool ms_const_eq(const void *a, const void *b, size_t n);
 

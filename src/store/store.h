@@ -87,8 +87,10 @@ struct ms_store_ops {
                                const char *id, struct ms_connection *out, struct ms_error *err);
     enum ms_status (*conn_list)(struct ms_store *s, struct ms_arena *a, const char *org_id,
                                 struct ms_connection **out, size_t *n, struct ms_error *err);
+    /* cascade: first delete the syncs that target the connection or read its models, then
+     * its models (one transaction). Without cascade the caller checked conn_usage. */
     enum ms_status (*conn_delete)(struct ms_store *s, const char *org_id, const char *id,
-                                  struct ms_error *err);
+                                  bool cascade, struct ms_error *err);
     /* How many models read from and syncs write to the connection. */
     enum ms_status (*conn_usage)(struct ms_store *s, const char *org_id, const char *id,
                                  int64_t *n_models, int64_t *n_syncs, struct ms_error *err);
