@@ -135,6 +135,9 @@ struct ms_store_ops {
     enum ms_status (*sync_set_active)(struct ms_store *s, const char *org_id, const char *id,
                                       bool active, int64_t now, const struct ms_actor *by,
                                       struct ms_error *err);
+    /* How many other syncs of the org name id in schedule.run_after.sync_ids. */
+    enum ms_status (*sync_run_after_refs)(struct ms_store *s, const char *org_id, const char *id,
+                                          int64_t *n, struct ms_error *err);
 
     /* idempotency keys, scoped by (org_id, cred_hash, key) */
     enum ms_status (*idem_begin)(struct ms_store *s, struct ms_arena *a, const char *org_id,
@@ -206,6 +209,7 @@ ms_store_close(struct ms_store *s)
 #define ms_store_sync_list(s, ...) MS_STORE_CALL(s, sync_list, __VA_ARGS__)
 #define ms_store_sync_delete(s, ...) MS_STORE_CALL(s, sync_delete, __VA_ARGS__)
 #define ms_store_sync_set_active(s, ...) MS_STORE_CALL(s, sync_set_active, __VA_ARGS__)
+#define ms_store_sync_run_after_refs(s, ...) MS_STORE_CALL(s, sync_run_after_refs, __VA_ARGS__)
 #define ms_store_idem_begin(s, ...) MS_STORE_CALL(s, idem_begin, __VA_ARGS__)
 #define ms_store_idem_finish(s, ...) MS_STORE_CALL(s, idem_finish, __VA_ARGS__)
 #define ms_store_idem_purge(s, ...) MS_STORE_CALL(s, idem_purge, __VA_ARGS__)
