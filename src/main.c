@@ -194,7 +194,7 @@ cmd_serve(struct ms_config *cfg, int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    pthread_sigmask(SIG_BLOCK, &sigs, (char *)NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (ms_http_start(cfg, &http, &err) != MS_OK)
@@ -206,14 +206,14 @@ cmd_serve(struct ms_config *cfg, int argc, char **argv)
     printf("listening on http://%s:%d\n", cfg->listen_host, ms_http_port(http));
     fflush(stdout);
     ms_log(MS_LOG_INFO, "serving", "listen", cfg->listen_host, "store",
-           strncmp(cfg->store_url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql", NULL);
+           strncmp(cfg->store_url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql", (char *)NULL);
 
     while (sigwait(&sigs, &sig) != 0)
         ;
-    ms_log(MS_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    ms_log(MS_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", (char *)NULL);
     ms_http_stop(http);
     remove_port_file(cfg);
-    ms_log(MS_LOG_INFO, "stopped", NULL);
+    ms_log(MS_LOG_INFO, "stopped", (char *)NULL);
     return 0;
 }
 

@@ -34,6 +34,12 @@ enum {
                                 object_fields() may return [] (webhook) */
 };
 
+/* control() ops, with the type of arg; a connector answers MS_EUNSUPP to ops it does not know. */
+enum {
+    MS_CX_CTL_RETRY_AFTER = 1, /* int64_t *: seconds the remote system asked to wait (HTTP
+                                  Retry-After) with the last MS_EBUSY; 0 when it named none */
+};
+
 /* One typed source value. Text points into the batch arena (not NUL-terminated necessarily). */
 enum ms_vtype { MS_V_NULL, MS_V_INT, MS_V_REAL, MS_V_BOOL, MS_V_TEXT };
 

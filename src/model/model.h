@@ -169,4 +169,114 @@ enum ms_status ms_json_only(const json_t *obj, const char *const *allowed, const
 /* Serialize compactly with sorted keys: a new malloc'd string. */
 char *ms_json_dump(const json_t *v);
 
+/* ---- syncs (model/sync.c, model/sync_filter.c) ---- */
+
+#define MS_SYNC_MAX_ITEMS                                                                          \
+    1024                         /* entries of fields, override_fields, filters, overrides,        \
+                                    policies, run_after ids, one operand list */
+#define MS_SYNC_MAX_NAME 1024    /* bytes of a sync name */
+#define MS_FILTER_LOGIC_MAX 4096 /* bytes of a filter_logic expression */
+#define MS_FILTER_LOGIC_DEPTH 64 /* nesting of parentheses and NOT in filter_logic */
+#define MS_FILTER_LABEL_MAX 64   /* bytes of a filter label */
+
+/* Is mode one of ModelsyncSyncTargetMode (API.md §4.1)? NULL is not. */
+bool ms_sync_mode_valid(const char *mode);
+
+/*
+ * Parse a CreateSyncRequest / UpdateSyncRequest body (they are the same, API.md §5.7) into the
+ * normalized stored configuration *config (a new reference): name, mode, target {connection_id,
+ * object | create, new_name, configuration, filter_logic, search_values}, fields,
+ * override_fields, identity (function "Equality" when absent), filters, filter_logic,
+ * overrides, schedule (only the members its frequency uses; {} → {"frequency":"manual"}),
+ * policies, sync_all_records, skip_initial_backfill, only_enrich_updates and, when given,
+ * encryption_passphrase (never returned, D6). Arrays are always present ([] when absent),
+ * uuids lowercased, unknown and read-only members dropped, null read as absent. `active` is
+ * not part of it (the sync row's column holds it): *active is 1 or 0 when the body has it,
+ * -1 when it does not.
+ *
+ * Checks everything that needs no I/O. MS_EINVAL (400) naming the member ("fields[2].target",
+ * "schedule.frequency") for missing required members (all missing ones listed in the message,
+ * the first in err->field), wrong types, unknown enum values, malformed operands and
+ * filter_logic syntax; MS_EUNPROC (422) for empty fields, a mapping with neither source nor
+ * override_value (D8), a target without exactly one of object/create, duplicate filter labels,
+ * a filter_logic label no filter defines, a runafter schedule without sync ids or with bulk
+ * syncs; MS_EUNSUPP (422) for encryption_enabled (D6) and identity functions other than
+ * Equality; MS_ETOOBIG over the MS_SYNC_MAX_* caps. The cron values of the schedule are checked
+ * by ms_sched_validate() (sched.h), not here.
+ */
+enum ms_status ms_sync_parse(const json_t *body, json_t **config, int *active,
+                             struct ms_error *err);
+
+/*
+ * Optional Source member in.key (API.md §3.2) → out.key as a new {"field","model_id"} with the
+ * UUID lowercased; absent or null leaves out alone. MS_EINVAL naming path or path.field /
+ * path.model_id.
+ */
+enum ms_status ms_sync_source_member(const json_t *in, const char *key, const char *path,
+                                     json_t *out, struct ms_error *err);
+
+/*
+ * The distinct model ids that config references, in first-appearance order over fields,
+ * override_fields, identity, filters and overrides (API.md §3.9 model_ids). New reference.
+ */
+json_t *ms_sync_model_ids(const json_t *config);
+
+/*
+ * Point y->config at config and y's scalar members (name, mode, target_connection_id,
+ * target_object) at config's strings (borrowed: config must outlive y's use of them).
+ */
+void ms_sync_set_config(struct ms_sync *y, json_t *config);
+
+/*
+ * SyncResponse (API.md §3.9) of y: id, organization_id, name, active, mode, target, fields,
+ * override_fields, filters, overrides, policies (arrays, [] when empty), identity and
+ * filter_logic when set, schedule, model_ids (y->model_ids, or derived when NULL), the three
+ * flags, created_at/updated_at and the actors when known. Never encryption_passphrase (D6).
+ * New reference; members of y->config are shared, not copied.
+ */
+json_t *ms_sync_to_json(const struct ms_sync *y);
+
+/* ListSyncItem (API.md §3.10) of y. New reference. */
+json_t *ms_sync_list_item(const struct ms_sync *y);
+
+/*
+ * Parse body.filters, body.filter_logic and body.overrides into out (members "filters" and
+ * "overrides" always set, "filter_logic" when non-empty), with the rules of ms_sync_parse():
+ * a Filter names its field by `field` (then field_id is dropped) or field_id; an Override by
+ * field_id (then field is dropped) or field; each function's operand shape (API.md §4.4, D16):
+ * none for IsNull/IsNotNull/True/False, a scalar, a string, a date, [low, high] for Between, a
+ * string array for StringOneOf/StringNotOneOf, {"value": int, "unit": "minutes|hours|days|
+ * weeks|months"} for InTheLast and Relative*. An override with a value but no function
+ * compares with Equality.
+ */
+enum ms_status ms_sync_filters_parse(const json_t *body, json_t *out, struct ms_error *err);
+
+/* Is fn a FilterFunction (API.md §4.4, case-sensitive)? */
+bool ms_sync_filter_function_valid(const char *fn);
+
+/* filter_logic (D16): labels, AND, OR, NOT, parentheses; keywords in any case. */
+enum ms_flx_kind { MS_FLX_LABEL, MS_FLX_AND, MS_FLX_OR, MS_FLX_NOT };
+
+struct ms_flx {
+    enum ms_flx_kind kind;
+    const char *label;    /* MS_FLX_LABEL: as written (labels are case-sensitive); arena */
+    size_t index;         /* MS_FLX_LABEL: position in filters[], set by ms_filter_logic_bind */
+    struct ms_flx *a, *b; /* operands: AND/OR both, NOT only a */
+};
+
+/*
+ * Parse text into an AST allocated in a (NOT binds tightest, then AND, then OR). MS_EINVAL
+ * naming filter_logic on a syntax error, an empty expression, more than MS_FILTER_LOGIC_MAX
+ * bytes or nesting deeper than MS_FILTER_LOGIC_DEPTH.
+ */
+enum ms_status ms_filter_logic_parse(struct ms_arena *a, const char *text, struct ms_flx **out,
+                                     struct ms_error *err);
+
+/*
+ * Resolve every label of ast to the index of the filter (in the filters array) carrying it;
+ * MS_EUNPROC naming filter_logic when a label is not defined.
+ */
+enum ms_status ms_filter_logic_bind(struct ms_flx *ast, const json_t *filters,
+                                    struct ms_error *err);
+
 #endif
