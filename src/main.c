@@ -194,7 +194,7 @@ cmd_serve(struct ms_config *cfg, int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, (char *)NULL);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (ms_http_start(cfg, &http, &err) != MS_OK)
