@@ -28,7 +28,7 @@
 
 enum {
     MS_CX_SOURCE = 1 << 0, /* fields(), read_begin(), read(), read_end() are set */
-    MS_CX_DEST = 1 << 1,   /* objects(), object_fields() are set (write() with the engine) */
+    MS_CX_DEST = 1 << 1,   /* objects(), object_fields(), write_begin(), write(), write_end() */
     MS_CX_CREATE = 1 << 2, /* create_object() is set: target creation */
     MS_CX_FREEFORM = 1 << 3, /* destination fields are free-form: any mapping target is valid,
                                 object_fields() may return [] (webhook) */
@@ -67,7 +67,39 @@ struct ms_rows {
 };
 
 struct ms_connector;
-struct ms_ops; /* keyed insert/update/upsert/delete ops for write(); defined by the engine */
+
+/* What one execution writes, fixed for its duration (write_begin .. write_end). */
+struct ms_write_plan {
+    const char *object;            /* target object id ("public.users", "out.csv", "records") */
+    const char *mode;              /* sync mode (API.md §4.1) */
+    size_t ncols;                  /* mapped target fields, in op value order */
+    const char *const *cols;       /* target field ids [ncols] */
+    const char *const *types;      /* UtilFieldType of each column's source [ncols] */
+    const char *key_col;           /* identity target field (one of cols), NULL without identity */
+    const char *sync_id;
+    const char *execution_id;
+    bool full;                     /* replace without identity / snapshot: the run sends every
+                                      record and the object must end up holding exactly them */
+};
+
+enum ms_op_kind { MS_OP_INSERT, MS_OP_UPDATE, MS_OP_UPSERT, MS_OP_DELETE };
+
+/* One record operation. The connector sets rejected/error; everything else is the engine's. */
+struct ms_op {
+    enum ms_op_kind kind;
+    const struct ms_value *vals; /* plan->ncols values (batch arena); for deletes may be NULL */
+    struct ms_value key;         /* identity value (MS_V_NULL without identity) */
+    bool rejected;               /* the target refused this record (constraint, type, 4xx) */
+    const char *error;           /* why, in the batch arena (when rejected) */
+};
+
+/* A batch of operations for write(); at most MS_ROWS_DEFAULT-ish, all in one arena. */
+struct ms_ops {
+    struct ms_arena *arena;            /* batch arena: connectors may allocate here */
+    const struct ms_write_plan *plan;  /* borrowed from write_begin() */
+    size_t n;
+    struct ms_op *op;
+};
 
 struct ms_cx { /* one open connection; implementations embed it as their first member */
     const struct ms_connector *impl;
@@ -124,6 +156,15 @@ struct ms_connector {
     /* Connector-specific operations; MS_EUNSUPP for unknown ops. */
     enum ms_status (*control)(struct ms_cx *cx, int op, void *arg);
     void (*close)(struct ms_cx *cx);
+    /*
+     * Start writing one execution's batches (the plan outlives write_end). A connector may
+     * open a transaction, a staging table or a temporary file here (replace/snapshot).
+     */
+    enum ms_status (*write_begin)(struct ms_cx *cx, const struct ms_write_plan *plan,
+                                  struct ms_error *err);
+    /* commit: the run finished; make a full rewrite visible (rename, COMMIT). !commit: drop
+     * what is not yet acknowledged (temporary files, open transactions). */
+    enum ms_status (*write_end)(struct ms_cx *cx, bool commit, struct ms_error *err);
 };
 
 /* Built-in descriptors (connectors/<type>.c). */

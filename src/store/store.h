@@ -51,6 +51,32 @@ struct ms_idem_response {
     size_t body_len;
 };
 
+/* Keyset position in a sync's executions: (sort_at, id) of the last item; sort_at is
+ * started_at, or created_at until the execution starts. */
+struct ms_exec_cursor {
+    bool set;
+    int64_t sort_at;
+    char id[MS_UUID_LEN + 1];
+};
+
+/* One console-log entry (B4). id is "<ts>-<seq>" (API.md §6.4). */
+struct ms_exec_log {
+    int64_t seq;       /* per execution, from 1 */
+    int64_t ts;        /* ms */
+    const char *level; /* "INFO", "WARN", "ERROR" */
+    const char *message;
+};
+
+/* One change to a sync's snapshot: what the target acknowledged for one record. */
+struct ms_snap_change {
+    uint8_t key[16];   /* XXH3-128 of the record's identity value */
+    uint8_t row[16];   /* XXH3-128 of the mapped record; ignored when del */
+    bool del;          /* the record is gone from the target */
+};
+
+/* Called once per snapshot row by snap_load; a non-MS_OK return stops the scan with it. */
+typedef enum ms_status (*ms_snap_fn)(void *ud, const uint8_t key[16], const uint8_t row[16]);
+
 struct ms_store_ops {
     const char *name; /* "sqlite" */
     void (*close)(struct ms_store *s);
@@ -155,6 +181,77 @@ struct ms_store_ops {
                                const char **val, struct ms_error *err);
     enum ms_status (*meta_set)(struct ms_store *s, const char *key, const char *val,
                                struct ms_error *err);
+    /* executions: at most one non-terminal execution per sync (exec_insert → ECONFLICT) */
+    enum ms_status (*exec_insert)(struct ms_store *s, const struct ms_execution *ex,
+                                  struct ms_error *err);
+    /* sync_id NULL = any sync of the org. */
+    enum ms_status (*exec_get)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                               const char *sync_id, const char *id, struct ms_execution *out,
+                               struct ms_error *err);
+    /* Up to limit executions of a sync ordered by (sort_at, id), descending unless ascending,
+     * strictly after cur when cur->set; only_completed = terminal states only. */
+    enum ms_status (*exec_list)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                const char *sync_id, bool only_completed, bool ascending,
+                                const struct ms_exec_cursor *cur, size_t limit,
+                                struct ms_execution **out, size_t *n, struct ms_error *err);
+    /* The sync's non-terminal execution (MS_ENOTFOUND when idle). */
+    enum ms_status (*exec_active)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                  const char *sync_id, struct ms_execution *out,
+                                  struct ms_error *err);
+    /* The sync's most recent terminal execution (MS_ENOTFOUND when none). */
+    enum ms_status (*exec_last)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                const char *sync_id, struct ms_execution *out,
+                                struct ms_error *err);
+    /*
+     * Claim atomically: id NULL = the oldest queued execution of any organization, else that
+     * execution if still queued. Sets status running, started_at = sort_at = now, node and
+     * lease_until = now + lease_ms. MS_ENOTFOUND when there is nothing to claim.
+     */
+    enum ms_status (*exec_claim)(struct ms_store *s, struct ms_arena *a, const char *id,
+                                 const char *node, int64_t now, int64_t lease_ms,
+                                 struct ms_execution *out, struct ms_error *err);
+    /* Extend the lease and store progress (status, counts); *cancel = cancel requested.
+     * MS_ECONFLICT when node no longer holds the execution (it was reaped). */
+    enum ms_status (*exec_renew)(struct ms_store *s, const char *id, const char *node,
+                                 const char *status, const struct ms_counts *counts, int64_t now,
+                                 int64_t lease_ms, bool *cancel, struct ms_error *err);
+    /* Enter a terminal status with the final counts and errors (string[] or NULL). */
+    enum ms_status (*exec_finish)(struct ms_store *s, const char *id, const char *node,
+                                  const char *status, const struct ms_counts *counts,
+                                  const json_t *errors, int64_t now, struct ms_error *err);
+    /*
+     * Request cancellation of the sync's active execution (id NULL) or of that execution:
+     * queued → canceled at once; running/processing → canceling + cancel flag. *affected gets
+     * the execution id (arena), NULL when nothing was active. A terminal execution named by id →
+     * MS_EINVAL.
+     */
+    enum ms_status (*exec_cancel)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                  const char *sync_id, const char *id, int64_t now,
+                                  const char **affected, struct ms_error *err);
+    /* Executions whose lease expired before now (their node died) → interrupted; *n reaped. */
+    enum ms_status (*exec_reap)(struct ms_store *s, int64_t now, int64_t *n,
+                                struct ms_error *err);
+
+    /* console log of an execution */
+    enum ms_status (*log_append)(struct ms_store *s, const char *exec_id, int64_t ts,
+                                 const char *level, const char *message, struct ms_error *err);
+    /* after_seq > 0: up to limit entries with seq > after_seq, oldest first; after_seq == 0:
+     * the newest limit entries, oldest first. */
+    enum ms_status (*log_list)(struct ms_store *s, struct ms_arena *a, const char *exec_id,
+                               int64_t after_seq, size_t limit, struct ms_exec_log **out,
+                               size_t *n, struct ms_error *err);
+
+    /* snapshots: per sync, what the target acknowledged (key hash → row hash) */
+    enum ms_status (*snap_load)(struct ms_store *s, const char *sync_id, ms_snap_fn fn, void *ud,
+                                struct ms_error *err);
+    enum ms_status (*snap_count)(struct ms_store *s, const char *sync_id, int64_t *n,
+                                 struct ms_error *err);
+    /* In one transaction: apply the changes and store the execution's progress counts, so a
+     * crash never separates what was acknowledged from what the snapshot says. */
+    enum ms_status (*snap_apply)(struct ms_store *s, const char *sync_id,
+                                 const struct ms_snap_change *c, size_t n, const char *exec_id,
+                                 const struct ms_counts *counts, struct ms_error *err);
+    enum ms_status (*snap_clear)(struct ms_store *s, const char *sync_id, struct ms_error *err);
 };
 
 struct ms_store {
@@ -210,6 +307,22 @@ ms_store_close(struct ms_store *s)
 #define ms_store_sync_delete(s, ...) MS_STORE_CALL(s, sync_delete, __VA_ARGS__)
 #define ms_store_sync_set_active(s, ...) MS_STORE_CALL(s, sync_set_active, __VA_ARGS__)
 #define ms_store_sync_run_after_refs(s, ...) MS_STORE_CALL(s, sync_run_after_refs, __VA_ARGS__)
+#define ms_store_exec_insert(s, ...) MS_STORE_CALL(s, exec_insert, __VA_ARGS__)
+#define ms_store_exec_get(s, ...) MS_STORE_CALL(s, exec_get, __VA_ARGS__)
+#define ms_store_exec_list(s, ...) MS_STORE_CALL(s, exec_list, __VA_ARGS__)
+#define ms_store_exec_active(s, ...) MS_STORE_CALL(s, exec_active, __VA_ARGS__)
+#define ms_store_exec_last(s, ...) MS_STORE_CALL(s, exec_last, __VA_ARGS__)
+#define ms_store_exec_claim(s, ...) MS_STORE_CALL(s, exec_claim, __VA_ARGS__)
+#define ms_store_exec_renew(s, ...) MS_STORE_CALL(s, exec_renew, __VA_ARGS__)
+#define ms_store_exec_finish(s, ...) MS_STORE_CALL(s, exec_finish, __VA_ARGS__)
+#define ms_store_exec_cancel(s, ...) MS_STORE_CALL(s, exec_cancel, __VA_ARGS__)
+#define ms_store_exec_reap(s, ...) MS_STORE_CALL(s, exec_reap, __VA_ARGS__)
+#define ms_store_log_append(s, ...) MS_STORE_CALL(s, log_append, __VA_ARGS__)
+#define ms_store_log_list(s, ...) MS_STORE_CALL(s, log_list, __VA_ARGS__)
+#define ms_store_snap_load(s, ...) MS_STORE_CALL(s, snap_load, __VA_ARGS__)
+#define ms_store_snap_count(s, ...) MS_STORE_CALL(s, snap_count, __VA_ARGS__)
+#define ms_store_snap_apply(s, ...) MS_STORE_CALL(s, snap_apply, __VA_ARGS__)
+#define ms_store_snap_clear(s, ...) MS_STORE_CALL(s, snap_clear, __VA_ARGS__)
 #define ms_store_idem_begin(s, ...) MS_STORE_CALL(s, idem_begin, __VA_ARGS__)
 #define ms_store_idem_finish(s, ...) MS_STORE_CALL(s, idem_finish, __VA_ARGS__)
 #define ms_store_idem_purge(s, ...) MS_STORE_CALL(s, idem_purge, __VA_ARGS__)

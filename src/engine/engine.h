@@ -1,0 +1,58 @@
+/*
+ * engine.h: one execution of a sync (ARCHITECTURE.md §5): plan, read, filter, map, hash, diff,
+ * write, record, finish. The caller (a worker thread, or `modelsync run`) has claimed the
+ * execution in the store; the engine runs it to a terminal state on the caller's thread with
+ * the caller's store handle, and opens its own connectors.
+ */
+#ifndef MS_ENGINE_ENGINE_H
+#define MS_ENGINE_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "core/error.h"
+#include "model/model.h"
+#include "store/store.h"
+
+#define MS_LEASE_MS 30000     /* a claim lapses this long after its last renewal */
+#define MS_TEST_RUN_RECORDS 10 /* `test: true` processes at most this many changed records (D12) */
+
+/* Where each phase spent its time (S11), and how much it moved. */
+struct ms_engine_stats {
+    int64_t rows_read;
+    int64_t rows_written;   /* ops sent to the target */
+    int64_t read_us;        /* source reads */
+    int64_t transform_us;   /* filter, override, map, hash, diff */
+    int64_t write_us;       /* target writes */
+    int64_t snapshot_us;    /* snapshot load + commits */
+    int64_t total_us;
+};
+
+struct ms_engine_opts {
+    const char *node;          /* holder of the execution's lease (worker identity) */
+    int64_t lease_ms;          /* renewed between batches; MS_LEASE_MS when 0 */
+    size_t batch_rows;         /* rows per read batch; MS_ROWS_DEFAULT when 0 */
+    const char *log_dir;       /* record logs: <log_dir>/<sync_id>/<execution_id>/<type>.jsonl */
+    const uint8_t *secret;     /* deployment key: unseals connection configurations */
+    atomic_bool *stop;         /* process shutdown: end after the current batch (may be NULL) */
+    /* Called after every batch (may be NULL): the CLI's progress line. */
+    void (*progress)(void *ud, const struct ms_counts *c, const struct ms_engine_stats *st);
+    void *progress_ud;
+};
+
+/*
+ * Run the claimed execution ex to a terminal state and record it (exec_finish): completed
+ * (per-record rejections are counted, logged and retried next run, not fatal), failed (the
+ * source or target failed as a whole; the message is in the execution's errors), canceled (a
+ * cancel was requested; seen between batches), or interrupted (opts->stop, or the lease was
+ * lost). Everything the target acknowledged is in the snapshot when this returns, whatever the
+ * outcome. *final_status (may be NULL) gets the terminal status (a static string), stats (may be
+ * NULL) the phase timers. Returns MS_OK when the outcome was recorded; another status only when
+ * even recording it failed (the lease then lapses and the reaper marks it interrupted).
+ */
+enum ms_status ms_engine_run(struct ms_store *s, const struct ms_execution *ex,
+                             const struct ms_engine_opts *opts, const char **final_status,
+                             struct ms_engine_stats *stats, struct ms_error *err);
+
+#endif
