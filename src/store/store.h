@@ -69,9 +69,12 @@ struct ms_exec_log {
 
 /* One change to a sync's snapshot: what the target acknowledged for one record. */
 struct ms_snap_change {
-    uint8_t key[16];   /* XXH3-128 of the record's identity value */
-    uint8_t row[16];   /* XXH3-128 of the mapped record; ignored when del */
-    bool del;          /* the record is gone from the target */
+    uint8_t key[16];      /* XXH3-128 of the record's identity value */
+    uint8_t row[16];      /* XXH3-128 of the mapped record; ignored when del */
+    bool del;             /* the record is gone from the target */
+    const char *key_text; /* the identity value as text (kept to address deletes later);
+                             ignored when del */
+    size_t key_len;
 };
 
 /* Called once per snapshot row by snap_load; a non-MS_OK return stops the scan with it. */
@@ -252,6 +255,10 @@ struct ms_store_ops {
                                  const struct ms_snap_change *c, size_t n, const char *exec_id,
                                  const struct ms_counts *counts, struct ms_error *err);
     enum ms_status (*snap_clear)(struct ms_store *s, const char *sync_id, struct ms_error *err);
+    /* The identity text stored with a snapshot key (MS_ENOTFOUND when absent). */
+    enum ms_status (*snap_key_text)(struct ms_store *s, struct ms_arena *a, const char *sync_id,
+                                    const uint8_t key[16], const char **text, size_t *len,
+                                    struct ms_error *err);
 };
 
 struct ms_store {
@@ -323,6 +330,7 @@ ms_store_close(struct ms_store *s)
 #define ms_store_snap_count(s, ...) MS_STORE_CALL(s, snap_count, __VA_ARGS__)
 #define ms_store_snap_apply(s, ...) MS_STORE_CALL(s, snap_apply, __VA_ARGS__)
 #define ms_store_snap_clear(s, ...) MS_STORE_CALL(s, snap_clear, __VA_ARGS__)
+#define ms_store_snap_key_text(s, ...) MS_STORE_CALL(s, snap_key_text, __VA_ARGS__)
 #define ms_store_idem_begin(s, ...) MS_STORE_CALL(s, idem_begin, __VA_ARGS__)
 #define ms_store_idem_finish(s, ...) MS_STORE_CALL(s, idem_finish, __VA_ARGS__)
 #define ms_store_idem_purge(s, ...) MS_STORE_CALL(s, idem_purge, __VA_ARGS__)
