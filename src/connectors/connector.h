@@ -32,6 +32,9 @@ enum {
     MS_CX_CREATE = 1 << 2, /* create_object() is set: target creation */
     MS_CX_FREEFORM = 1 << 3, /* destination fields are free-form: any mapping target is valid,
                                 object_fields() may return [] (webhook) */
+    MS_CX_NOKEY = 1 << 4,    /* destination cannot address a record by key (files): update,
+                                upsert and delete ops are refused, and replace is always a full
+                                rewrite (write_plan.full) */
 };
 
 /* control() ops, with the type of arg; a connector answers MS_EUNSUPP to ops it does not know. */
