@@ -35,9 +35,9 @@ for f in $(find src -name '*.c' -o -name '*.h' | sort); do
             allowed=1
             case "$hdr" in
             microhttpd.h) case "$f" in src/http/*) ;; *) allowed=0 ;; esac ;;
-            sqlite3.h) case "$f" in src/store/store_sqlite*.c | src/connectors/sqlite.c) ;; *) allowed=0 ;; esac ;;
-            libpq-fe.h) case "$f" in src/store/store_pg*.c | src/connectors/postgresql.c) ;; *) allowed=0 ;; esac ;;
-            curl/*) case "$f" in src/connectors/webhook.c) ;; *) allowed=0 ;; esac ;;
+            sqlite3.h) case "$f" in src/store/store_sqlite*.c | src/connectors/sqlite*.c) ;; *) allowed=0 ;; esac ;;
+            libpq-fe.h) case "$f" in src/store/store_pg*.c | src/connectors/postgresql*.c) ;; *) allowed=0 ;; esac ;;
+            curl/*) case "$f" in src/connectors/webhook*.c) ;; *) allowed=0 ;; esac ;;
             xxhash.h | sodium.h | sodium/*) case "$f" in src/core/crypto.c) ;; *) allowed=0 ;; esac ;;
             jansson.h) case "$dir" in core) allowed=0 ;; http) case "$f" in src/http/reply.c) ;; *) allowed=0 ;; esac ;; esac ;;
             esac
