@@ -1,9 +1,10 @@
 /*
  * store_int.h: what the files of src/store/ share and nothing outside may include. The SQLite
  * backend is split by area (store_sqlite.c: handle, statements, transactions, migrations, meta;
- * store_sqlite_org.c, _conn.c, _sync.c, _idem.c: the operations); they meet through the handle
- * struct, the statement cache and the bind/column helpers declared here. sqlite3.h itself stays
- * in the store_sqlite*.c files (check-layers), so this header names its types by struct tag.
+ * store_sqlite_org.c, _conn.c, _sync.c, _idem.c, _exec.c, _snap.c: the operations); they meet
+ * through the handle struct, the statement cache and the bind/column helpers declared here.
+ * sqlite3.h itself stays in the store_sqlite*.c files (check-layers), so this header names its
+ * types by struct tag.
  */
 #ifndef MS_STORE_STORE_INT_H
 #define MS_STORE_STORE_INT_H
@@ -71,6 +72,27 @@ enum sq_stmt_id {
     SQ_IDEM_CLAIM,
     SQ_IDEM_FINISH,
     SQ_IDEM_PURGE,
+    SQ_EXEC_INSERT,
+    SQ_EXEC_GET,
+    SQ_EXEC_ACTIVE,
+    SQ_EXEC_LAST,
+    SQ_EXEC_CLAIM_NEXT,
+    SQ_EXEC_CLAIM_ID,
+    SQ_EXEC_RENEW,
+    SQ_EXEC_FINISH,
+    SQ_EXEC_CANCEL,
+    SQ_EXEC_REAP,
+    SQ_EXEC_COUNTS,
+    SQ_EXEC_LIST, /* + the variant mask (SQ_XLIST_*): 8 variants */
+    SQ_LOG_APPEND = SQ_EXEC_LIST + 8,
+    SQ_LOG_AFTER,
+    SQ_LOG_TAIL,
+    SQ_SNAP_LOAD,
+    SQ_SNAP_COUNT,
+    SQ_SNAP_PUT,
+    SQ_SNAP_DEL,
+    SQ_SNAP_CLEAR,
+    SQ_SNAP_KEY_TEXT,
     SQ_STMT_COUNT
 };
 
@@ -80,6 +102,13 @@ enum {
     SQ_LIST_MODE = 1 << 1,
     SQ_LIST_TARGET = 1 << 2,
     SQ_LIST_CURSOR = 1 << 3,
+};
+
+/* Which variant an exec_list statement is; together they pick its cache slot. */
+enum {
+    SQ_XLIST_ASC = 1 << 0,    /* oldest first */
+    SQ_XLIST_CURSOR = 1 << 1, /* strictly after a (sort_at, id) */
+    SQ_XLIST_DONE = 1 << 2,   /* terminal states only */
 };
 
 /* One SQLite handle: confined to the thread that opened it, like the connection inside. */
@@ -251,7 +280,63 @@ enum ms_status ms_store_sq_idem_finish(struct ms_store *base, const char *org_id
                                        struct ms_error *err);
 enum ms_status ms_store_sq_idem_purge(struct ms_store *base, int64_t now, struct ms_error *err);
 
+/* executions and console logs (store_sqlite_exec.c) */
+enum ms_status ms_store_sq_exec_insert(struct ms_store *base, const struct ms_execution *ex,
+                                       struct ms_error *err);
+enum ms_status ms_store_sq_exec_get(struct ms_store *base, struct ms_arena *a, const char *org_id,
+                                    const char *sync_id, const char *id, struct ms_execution *out,
+                                    struct ms_error *err);
+enum ms_status ms_store_sq_exec_list(struct ms_store *base, struct ms_arena *a, const char *org_id,
+                                     const char *sync_id, bool only_completed, bool ascending,
+                                     const struct ms_exec_cursor *cur, size_t limit,
+                                     struct ms_execution **out, size_t *n, struct ms_error *err);
+enum ms_status ms_store_sq_exec_active(struct ms_store *base, struct ms_arena *a,
+                                       const char *org_id, const char *sync_id,
+                                       struct ms_execution *out, struct ms_error *err);
+enum ms_status ms_store_sq_exec_last(struct ms_store *base, struct ms_arena *a, const char *org_id,
+                                     const char *sync_id, struct ms_execution *out,
+                                     struct ms_error *err);
+enum ms_status ms_store_sq_exec_claim(struct ms_store *base, struct ms_arena *a, const char *id,
+                                      const char *node, int64_t now, int64_t lease_ms,
+                                      struct ms_execution *out, struct ms_error *err);
+enum ms_status ms_store_sq_exec_renew(struct ms_store *base, const char *id, const char *node,
+                                      const char *status, const struct ms_counts *counts,
+                                      int64_t now, int64_t lease_ms, bool *cancel,
+                                      struct ms_error *err);
+enum ms_status ms_store_sq_exec_finish(struct ms_store *base, const char *id, const char *node,
+                                       const char *status, const struct ms_counts *counts,
+                                       const json_t *errors, int64_t now, struct ms_error *err);
+enum ms_status ms_store_sq_exec_cancel(struct ms_store *base, struct ms_arena *a,
+                                       const char *org_id, const char *sync_id, const char *id,
+                                       int64_t now, const char **affected, struct ms_error *err);
+enum ms_status ms_store_sq_exec_reap(struct ms_store *base, int64_t now, int64_t *n,
+                                     struct ms_error *err);
+enum ms_status ms_store_sq_log_append(struct ms_store *base, const char *exec_id, int64_t ts,
+                                      const char *level, const char *message, struct ms_error *err);
+enum ms_status ms_store_sq_log_list(struct ms_store *base, struct ms_arena *a, const char *exec_id,
+                                    int64_t after_seq, size_t limit, struct ms_exec_log **out,
+                                    size_t *n, struct ms_error *err);
+/* The counts of exec_id, inside the caller's transaction (snap_apply). */
+enum ms_status ms_store_sq_exec_counts(struct store_sqlite *s, const char *exec_id,
+                                       const struct ms_counts *counts, struct ms_error *err);
+
+/* snapshots (store_sqlite_snap.c) */
+enum ms_status ms_store_sq_snap_load(struct ms_store *base, const char *sync_id, ms_snap_fn fn,
+                                     void *ud, struct ms_error *err);
+enum ms_status ms_store_sq_snap_count(struct ms_store *base, const char *sync_id, int64_t *n,
+                                      struct ms_error *err);
+enum ms_status ms_store_sq_snap_apply(struct ms_store *base, const char *sync_id,
+                                      const struct ms_snap_change *c, size_t n, const char *exec_id,
+                                      const struct ms_counts *counts, struct ms_error *err);
+enum ms_status ms_store_sq_snap_clear(struct ms_store *base, const char *sync_id,
+                                      struct ms_error *err);
+enum ms_status ms_store_sq_snap_key_text(struct ms_store *base, struct ms_arena *a,
+                                         const char *sync_id, const uint8_t key[16],
+                                         const char **text, size_t *len, struct ms_error *err);
+
 #ifdef MS_TESTING
+/* The SQL of the exec_list statement of the variant mask (SQ_XLIST_*). */
+const char *ms_store_sq_exec_list_sql(unsigned mask, char *buf, size_t cap);
 /* The SQL of the sync_list statement with the optional terms in mask (SQ_LIST_*). */
 const char *ms_store_sq_sync_list_sql(unsigned mask, char *buf, size_t cap);
 /*

@@ -678,6 +678,23 @@ static const struct ms_store_ops sq_ops = {
     .idem_purge = ms_store_sq_idem_purge,
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,
+    .exec_insert = ms_store_sq_exec_insert,
+    .exec_get = ms_store_sq_exec_get,
+    .exec_list = ms_store_sq_exec_list,
+    .exec_active = ms_store_sq_exec_active,
+    .exec_last = ms_store_sq_exec_last,
+    .exec_claim = ms_store_sq_exec_claim,
+    .exec_renew = ms_store_sq_exec_renew,
+    .exec_finish = ms_store_sq_exec_finish,
+    .exec_cancel = ms_store_sq_exec_cancel,
+    .exec_reap = ms_store_sq_exec_reap,
+    .log_append = ms_store_sq_log_append,
+    .log_list = ms_store_sq_log_list,
+    .snap_load = ms_store_sq_snap_load,
+    .snap_count = ms_store_sq_snap_count,
+    .snap_apply = ms_store_sq_snap_apply,
+    .snap_clear = ms_store_sq_snap_clear,
+    .snap_key_text = ms_store_sq_snap_key_text,
 };
 
 /* Connection settings; the busy timeout is set first so the WAL switch can wait for a lock. */

@@ -1358,7 +1358,7 @@ Test(store_sqlite, wal_schema_and_versions)
     cr_expect_str_eq(ts_raw_text(db, "PRAGMA journal_mode"), "wal");
     v = ts_raw_text(db, "SELECT group_concat(version || ':' || name, ',') FROM "
                         "(SELECT * FROM schema_migrations ORDER BY version)");
-    cr_expect_str_eq(v, "1:0001-init");
+    cr_expect_str_eq(v, "1:0001-init,2:0002-executions");
     cr_expect_str_eq(ts_raw_text(db, "SELECT count(*) FROM schema_migrations"),
                      ms_arena_printf(ts.a, "%zu", ms_migrations_count));
     cr_expect_str_eq(ts_raw_text(db, "SELECT name FROM sqlite_master WHERE name = 'syncs_list'"),
