@@ -197,15 +197,24 @@ bool ms_sync_mode_valid(const char *mode);
  * Checks everything that needs no I/O. MS_EINVAL (400) naming the member ("fields[2].target",
  * "schedule.frequency") for missing required members (all missing ones listed in the message,
  * the first in err->field), wrong types, unknown enum values, malformed operands and
- * filter_logic syntax; MS_EUNPROC (422) for empty fields, a mapping with neither source nor
- * override_value (D8), a target without exactly one of object/create, duplicate filter labels,
- * a filter_logic label no filter defines, a runafter schedule without sync ids or with bulk
- * syncs; MS_EUNSUPP (422) for encryption_enabled (D6) and identity functions other than
- * Equality; MS_ETOOBIG over the MS_SYNC_MAX_* caps. The cron values of the schedule are checked
- * by ms_sched_validate() (sched.h), not here.
+ * filter_logic syntax; MS_EUNPROC (422) for a target without exactly one of object/create,
+ * duplicate filter labels, a filter_logic label no filter defines, a runafter schedule without
+ * sync ids or with bulk syncs; MS_EUNSUPP (422) for encryption_enabled (D6) and identity
+ * functions other than Equality; MS_ETOOBIG over the MS_SYNC_MAX_* caps. The cron values of the
+ * schedule are checked by ms_sched_validate() (sched.h), and D8 by ms_sync_check_mappings()
+ * once the target is known, not here.
  */
 enum ms_status ms_sync_parse(const json_t *body, json_t **config, int *active,
                              struct ms_error *err);
+
+/*
+ * D8 for a parsed config: MS_EUNPROC naming "fields" when it is empty, or "fields[i].source" /
+ * "override_fields[i].source" for a mapping with neither source nor override_value. A
+ * free-form target (freeform: the connector has MS_CX_FREEFORM and reports
+ * mappings_not_required) accepts bare target names and an empty override_fields, but still
+ * needs at least one mapping with a source in fields, or it would receive no data.
+ */
+enum ms_status ms_sync_check_mappings(const json_t *config, bool freeform, struct ms_error *err);
 
 /*
  * Optional Source member in.key (API.md §3.2) → out.key as a new {"field","model_id"} with the
@@ -278,5 +287,41 @@ enum ms_status ms_filter_logic_parse(struct ms_arena *a, const char *text, struc
  */
 enum ms_status ms_filter_logic_bind(struct ms_flx *ast, const json_t *filters,
                                     struct ms_error *err);
+
+
+/* ---- executions (model/execution.c) ---- */
+
+/* ExecutionCounts (API.md §3.12); the JSON keys are irregular on purpose. */
+struct ms_counts {
+    int64_t total;    /* records processed (new, changed and removed) */
+    int64_t insert;
+    int64_t update;
+    int64_t upserts;
+    int64_t delete;
+    int64_t error;    /* records the target rejected */
+    int64_t warnings;
+};
+
+/* One run of a sync (API.md §3.12, §7.1). */
+struct ms_execution {
+    const char *id;
+    const char *org_id;
+    const char *sync_id;
+    const char *type;     /* manual, scheduled, runafter, continuous, test, resync (D15) */
+    const char *status;   /* UtilExecutionStatus (API.md §4.3) */
+    json_t *options;      /* {"resync": bool, "test": bool, "identities": [..]} as started */
+    json_t *errors;       /* string[] of run-level errors (may be NULL = []) */
+    struct ms_counts counts;
+    int64_t created_at, started_at, completed_at; /* 0 = not yet */
+    bool cancel_requested;
+    const char *node;     /* the worker holding the lease, NULL when unclaimed */
+    int64_t lease_until;  /* ms; the claim lapses after this unless renewed */
+};
+
+/* Is status terminal (completed, failed, canceled, interrupted)? */
+bool ms_exec_status_terminal(const char *status);
+/* Execution JSON (GetExecutionResponseSchema): id, status, type, created_at, started_at and
+ * completed_at when set, counts, errors ([] when none). New reference. */
+json_t *ms_exec_to_json(const struct ms_execution *ex);
 
 #endif
