@@ -133,6 +133,69 @@ enum ms_status ms_cx_file_line(struct ms_cx_file *f, struct ms_buf *line, int64_
 /* Close and free; safe on a zeroed or already closed struct. */
 void ms_cx_file_close(struct ms_cx_file *f);
 
+/* ---- file output (files_write.c): the write side of the csv and jsonl connectors ---- */
+
+#define MS_CX_WRITE_BUF_BYTES ((size_t)64 << 10)     /* buffered before one write(2) */
+#define MS_CX_MAX_ROW_BYTES (4 * MS_MAX_VALUE_BYTES) /* one formatted record; more: rejected */
+#define MS_CX_REAL_LEN 32                            /* room for ms_cx_real_format() */
+
+/*
+ * One run's output file. Records are formatted straight into buf, which goes to the file each
+ * time it holds MS_CX_WRITE_BUF_BYTES. Append writes the object in place; replace and
+ * snapshot write tmp, which ms_cx_out_end(commit) renames to name. Zeroed when idle.
+ */
+struct ms_cx_out {
+    int dirfd;                           /* borrowed from the connection */
+    int fd;                              /* owned, valid iff active */
+    bool active;                         /* between ms_cx_out_begin and ms_cx_out_end */
+    bool temp;                           /* writing tmp (replace, snapshot) */
+    bool snapshot;                       /* name must not replace an existing file */
+    bool torn;                           /* a failed batch could not be cut off: stop */
+    struct ms_buf buf;                   /* formatted, not yet written; max one row + 64 KiB */
+    int64_t mark;                        /* file size after the last acknowledged batch */
+    const struct ms_write_plan *plan;    /* borrowed: outlives ms_cx_out_end */
+    char name[MS_CX_MAX_NAME_BYTES + 1]; /* the file that receives the records */
+    char tmp[MS_CX_MAX_NAME_BYTES + 1];  /* ".<name>.tmp-<execution_id>", "" for append */
+};
+
+/*
+ * Start writing plan->object (a name ending in ext; plan is kept) for plan->mode: append
+ * opens the object with O_APPEND (MS_EUNPROC naming target.object when it is missing) and
+ * first ends its last line if it has no line end; replace (the object must exist) and snapshot
+ * write a new hidden temporary file (plan->full must be set, else MS_EINTERNAL); snapshot names
+ * the result "<stem>-<YYYYMMDDTHHMMSSZ><ext>" (a "-N" suffix keeps it unique). Other modes:
+ * MS_EUNSUPP. o must be zeroed or ended.
+ */
+enum ms_status ms_cx_out_begin(struct ms_cx_out *o, int dirfd, const struct ms_write_plan *plan,
+                               const char *ext, struct ms_error *err);
+/* Format one record (o->plan->ncols values, in plan order) onto b, line end included. A
+ * failed append (MS_ETOOBIG) may leave part of it: the caller cuts it off. */
+typedef enum ms_status (*ms_cx_row_fn)(void *ctx, struct ms_buf *b, const struct ms_value *vals);
+/*
+ * write() of a file connector: every MS_OP_INSERT is formatted with row(ctx, ...) into the
+ * buffer, which goes to the file each time it holds MS_CX_WRITE_BUF_BYTES; other op kinds are
+ * rejected ("files cannot update or delete records"), as is a record over MS_CX_MAX_ROW_BYTES.
+ * At the end the buffer is written and an appended object fdatasynced, so what is
+ * acknowledged is on disk (a temporary file is synced once, at commit). On failure the file
+ * is cut back to the previous batch's end and nothing counts as acknowledged.
+ */
+enum ms_status ms_cx_out_write(struct ms_cx_out *o, struct ms_ops *ops, ms_cx_row_fn row, void *ctx,
+                               struct ms_error *err);
+/*
+ * End the run. commit: sync, and for a temporary file fsync it, rename it into place (link
+ * without replacing, for a snapshot) and fsync the directory. !commit: undo the unfinished
+ * batch and unlink a temporary file. o is zeroed afterwards, whatever the result.
+ */
+enum ms_status ms_cx_out_end(struct ms_cx_out *o, bool commit, struct ms_error *err);
+/* Write what is buffered (a header written by write_begin) and make it the point a failed
+ * batch is cut back to. */
+enum ms_status ms_cx_out_flush(struct ms_cx_out *o, struct ms_error *err);
+/* Shortest text that reads back as d ("%.15g", else "%.17g"); 0 for NaN and infinities. */
+size_t ms_cx_real_format(double d, char out[MS_CX_REAL_LEN]);
+/* Whether the file's plan names columns that a header or a JSON object can hold: at least
+ * one, at most MS_MAX_COLUMNS, non-empty, unique. MS_EUNPROC / MS_EINVAL naming "fields". */
+enum ms_status ms_cx_out_cols_check(const struct ms_write_plan *plan, struct ms_error *err);
+
 #ifdef MS_TESTING
 /* registry.c: the checks ms_cx_registry_check() applies to each built-in. */
 enum ms_status registry_check_one(const struct ms_connector *c, struct ms_error *err);
@@ -142,6 +205,8 @@ size_t pg_copy_unescape(char *p, size_t n);
 void wh_sign(const char *secret, size_t secret_len, int64_t ts, const char *body, size_t len,
              char *hex);
 int64_t wh_retry_after(const char *p, size_t n, int64_t now_s);
+/* sqlite.c: set the connection's busy timeout (tests of lock handling wait less than 5 s). */
+void sqlite_busy_ms_set(struct ms_cx *cx, int ms);
 #endif
 
 #endif

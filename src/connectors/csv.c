@@ -4,7 +4,9 @@
  * machine over the shared reader's fixed-size buffer, so a record may span any number of
  * refills and no file is ever loaded whole; a record is bounded by CSV_MAX_RECORD_BYTES and a
  * field by MS_MAX_VALUE_BYTES. An unquoted empty field reads as NULL, a quoted one ("") as the
- * empty string; blank lines are skipped. A connection is confined to the opening thread.
+ * empty string; blank lines are skipped. Writing (append, replace, snapshot) formats records
+ * the same way round through the shared file output of files_write.c; an appended file's
+ * header must match the written columns. A connection is confined to the opening thread.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +46,7 @@ struct csv_cx {
     int dirfd;            /* owned, O_DIRECTORY */
     char *dir;            /* owned: the configured path, for messages */
     struct csv_reader rd; /* the model being read, between read_begin and read_end */
+    struct ms_cx_out out; /* the file being written, between write_begin and write_end */
 };
 
 enum csv_state {
@@ -384,6 +387,7 @@ csv_close(struct ms_cx *cx)
     struct csv_cx *s = (struct csv_cx *)cx;
 
     csv_reader_release(&s->rd);
+    ms_cx_out_end(&s->out, false, NULL); /* a run still writing is dropped */
     close(s->dirfd);
     free(s->dir);
 }
@@ -610,8 +614,16 @@ csv_put_field(struct ms_buf *b, const char *p, size_t len)
     if (k == len)
         return ms_buf_add(b, p, len);
     st = ms_buf_addc(b, '"');
-    for (size_t i = 0; st == MS_OK && i < len; i++)
-        st = p[i] == '"' ? ms_buf_add(b, "\"\"", 2) : ms_buf_addc(b, p[i]);
+    while (st == MS_OK && len > 0) { /* runs up to and including each '"', which is doubled */
+        const char *q = memchr(p, '"', len);
+        size_t n = q != NULL ? (size_t)(q - p) + 1 : len;
+
+        st = ms_buf_add(b, p, n);
+        if (st == MS_OK && q != NULL)
+            st = ms_buf_addc(b, '"');
+        p += n;
+        len -= n;
+    }
     if (st == MS_OK)
         st = ms_buf_addc(b, '"');
     return st;
@@ -675,13 +687,150 @@ csv_create_object(struct ms_cx *cx, const json_t *props, const json_t *fields, c
     return st;
 }
 
+/* ---- writing ---- */
+
+/* One value as a field: NULL (and NaN, infinities) empty, "" the empty string, booleans
+ * true/false, numbers in their shortest exact form. */
+static enum ms_status
+csv_put_value(struct ms_buf *b, const struct ms_value *v)
+{
+    char num[MS_CX_REAL_LEN];
+    int n;
+
+    switch (v->type) {
+    case MS_V_INT:
+        n = snprintf(num, sizeof(num), "%lld", (long long)v->u.i);
+        return ms_buf_add(b, num, (size_t)n);
+    case MS_V_REAL:
+        return ms_buf_add(b, num, ms_cx_real_format(v->u.d, num));
+    case MS_V_BOOL:
+        return ms_buf_adds(b, v->u.b ? "true" : "false");
+    case MS_V_TEXT:
+        if (v->u.s.len == 0)
+            return ms_buf_add(b, "\"\"", 2);
+        return csv_put_field(b, v->u.s.p, v->u.s.len);
+    case MS_V_NULL:
+        break;
+    }
+    return MS_OK;
+}
+
+/* ms_cx_row_fn: one record in plan order, LF-terminated. */
+static enum ms_status
+csv_put_row(void *ctx, struct ms_buf *b, const struct ms_value *vals)
+{
+    const struct csv_cx *s = ctx;
+    size_t n = s->out.plan->ncols;
+    enum ms_status st = MS_OK;
+
+    for (size_t i = 0; st == MS_OK && i < n; i++) {
+        if (i > 0)
+            st = ms_buf_addc(b, ',');
+        if (st == MS_OK)
+            st = csv_put_value(b, &vals[i]);
+    }
+    if (st == MS_OK)
+        st = ms_buf_addc(b, '\n');
+    return st;
+}
+
+static enum ms_status
+csv_put_header(struct ms_buf *b, const struct ms_write_plan *plan, struct ms_error *err)
+{
+    enum ms_status st = MS_OK;
+
+    for (size_t i = 0; st == MS_OK && i < plan->ncols; i++) {
+        if (i > 0)
+            st = ms_buf_addc(b, ',');
+        if (st == MS_OK)
+            st = csv_put_field(b, plan->cols[i], strlen(plan->cols[i]));
+    }
+    if (st == MS_OK)
+        st = ms_buf_addc(b, '\n');
+    if (st != MS_OK)
+        return ms_fail_at(err, MS_ETOOBIG, "fields", "header over %zu MiB",
+                          MS_CX_MAX_ROW_BYTES >> 20);
+    return MS_OK;
+}
+
+/*
+ * An appended file's header must list plan->cols, in order; *none is set when the file has
+ * no header yet (it is empty), so one is written first. MS_EUNPROC naming the mismatch.
+ */
+static enum ms_status
+csv_header_matches(struct csv_cx *s, const struct ms_write_plan *plan, bool *none,
+                   struct ms_error *err)
+{
+    struct csv_reader r;
+    enum ms_status st = csv_reader_open(&r, s->dirfd, plan->object, NULL, true, err);
+
+    if (st == MS_ENOTFOUND)
+        return ms_fail_at(err, MS_EUNPROC, "target.object", "no such file: %s", plan->object);
+    if (st != MS_OK)
+        return st;
+    *none = r.cols.n == 0;
+    if (!*none && r.cols.n != plan->ncols)
+        st = ms_fail_at(err, MS_EUNPROC, "fields",
+                        "%s: the header has %zu columns, the sync writes %zu", plan->object,
+                        r.cols.n, plan->ncols);
+    for (size_t i = 0; st == MS_OK && !*none && i < r.cols.n; i++)
+        if (strcmp(r.cols.v[i], plan->cols[i]) != 0)
+            st = ms_fail_at(err, MS_EUNPROC, "fields",
+                            "%s: header column %zu is %.64s, the sync writes %.64s", plan->object,
+                            i + 1, r.cols.v[i], plan->cols[i]);
+    csv_reader_release(&r);
+    return st;
+}
+
+/* Append checks the object's header first; replace and snapshot start a new file with one. */
+static enum ms_status
+csv_write_begin(struct ms_cx *cx, const struct ms_write_plan *plan, struct ms_error *err)
+{
+    struct csv_cx *s = (struct csv_cx *)cx;
+    bool append = plan->mode != NULL && strcmp(plan->mode, "append") == 0;
+    bool none = true;
+    enum ms_status st;
+
+    ms_cx_out_end(&s->out, false, NULL);
+    st = ms_cx_out_cols_check(plan, err);
+    if (st == MS_OK && append && plan->object != NULL &&
+        ms_cx_file_name_ok(plan->object, strlen(plan->object), CSV_EXT))
+        st = csv_header_matches(s, plan, &none, err);
+    if (st == MS_OK)
+        st = ms_cx_out_begin(&s->out, s->dirfd, plan, CSV_EXT, err);
+    if (st != MS_OK || !none)
+        return st;
+    st = csv_put_header(&s->out.buf, plan, err);
+    if (st == MS_OK)
+        st = ms_cx_out_flush(&s->out, err);
+    if (st != MS_OK)
+        ms_cx_out_end(&s->out, false, NULL);
+    return st;
+}
+
+static enum ms_status
+csv_write(struct ms_cx *cx, struct ms_ops *ops, struct ms_error *err)
+{
+    struct csv_cx *s = (struct csv_cx *)cx;
+
+    return ms_cx_out_write(&s->out, ops, csv_put_row, s, err);
+}
+
+static enum ms_status
+csv_write_end(struct ms_cx *cx, bool commit, struct ms_error *err)
+{
+    struct csv_cx *s = (struct csv_cx *)cx;
+
+    return ms_cx_out_end(&s->out, commit, err);
+}
+
 static const char *const csv_secrets[] = {NULL};
 
 const struct ms_connector ms_connector_csv = {
     .abi = MS_CONNECTOR_ABI,
     .type = "csv",
     .name = "CSV files",
-    .flags = MS_CX_SOURCE | MS_CX_DEST | MS_CX_CREATE,
+    .flags = MS_CX_SOURCE | MS_CX_DEST | MS_CX_CREATE | MS_CX_NOKEY,
     .size = sizeof(struct csv_cx),
     .secrets = csv_secrets,
     .schema = "{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\","
@@ -704,5 +853,8 @@ const struct ms_connector ms_connector_csv = {
     .objects = csv_objects,
     .object_fields = csv_object_fields,
     .create_object = csv_create_object,
+    .write = csv_write,
     .close = csv_close,
+    .write_begin = csv_write_begin,
+    .write_end = csv_write_end,
 };

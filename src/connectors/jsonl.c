@@ -3,8 +3,10 @@
  * JSON object. A model's columns are the union of the keys of its first MS_CX_SAMPLE_ROWS
  * records in first-appearance order: read_begin() scans them, then rewinds; a key that first
  * appears later is ignored. Lines are read one at a time through the shared streaming reader
- * and capped at MS_MAX_VALUE_BYTES. Destinations are free-form (any key may be written). A
- * connection is confined to the thread that opened it.
+ * and capped at MS_MAX_VALUE_BYTES. Destinations are free-form (any key may be written):
+ * writing (append, replace, snapshot) adds one compact object per record through the shared
+ * file output of files_write.c, with the "key": prefixes escaped once per run. A connection is
+ * confined to the thread that opened it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,8 @@ struct jsonl_cx {
     int dirfd;              /* owned, O_DIRECTORY */
     char *dir;              /* owned: the configured path, for messages */
     struct jsonl_reader rd; /* the model being read, between read_begin and read_end */
+    struct ms_cx_out out;   /* the file being written, between write_begin and write_end */
+    struct ms_cx_cols keys; /* "<escaped column>": of each written column, owned */
 };
 
 static void
@@ -232,6 +236,8 @@ jsonl_close(struct ms_cx *cx)
     struct jsonl_cx *s = (struct jsonl_cx *)cx;
 
     jsonl_reader_release(&s->rd);
+    ms_cx_out_end(&s->out, false, NULL); /* a run still writing is dropped */
+    ms_cx_cols_release(&s->keys);
     close(s->dirfd);
     free(s->dir);
 }
@@ -440,13 +446,203 @@ jsonl_create_object(struct ms_cx *cx, const json_t *props, const json_t *fields,
     return st;
 }
 
+/* ---- writing ---- */
+
+/* Length of the well-formed UTF-8 sequence at p[0..len) (len > 0, p[0] >= 0x80), or 0. */
+static size_t
+jsonl_utf8_seq(const char *p, size_t len)
+{
+    unsigned char c = (unsigned char)p[0];
+    size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+
+    return n > 0 && n <= len && ms_cx_utf8_valid(p, n) ? n : 0;
+}
+
+/* The escape of byte c in a JSON string: a byte that is not part of UTF-8 becomes U+FFFD. */
+static enum ms_status
+jsonl_put_escape(struct ms_buf *b, unsigned char c)
+{
+    static const char hex[] = "0123456789abcdef";
+    char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+
+    switch (c) {
+    case '"':
+        return ms_buf_add(b, "\\\"", 2);
+    case '\\':
+        return ms_buf_add(b, "\\\\", 2);
+    case '\n':
+        return ms_buf_add(b, "\\n", 2);
+    case '\r':
+        return ms_buf_add(b, "\\r", 2);
+    case '\t':
+        return ms_buf_add(b, "\\t", 2);
+    default:
+        break;
+    }
+    if (c >= 0x80)
+        return ms_buf_add(b, "\xef\xbf\xbd", 3);
+    return ms_buf_add(b, esc, sizeof(esc));
+}
+
+/*
+ * p[0..len) as a JSON string: quote, backslash and control characters escaped; bytes that are
+ * not UTF-8 become U+FFFD, as in ms_value_to_json(), so every line stays valid JSON. Runs of
+ * plain bytes are copied at once.
+ */
+static enum ms_status
+jsonl_put_string(struct ms_buf *b, const char *p, size_t len)
+{
+    enum ms_status st = ms_buf_addc(b, '"');
+    size_t run = 0, i = 0, n;
+
+    while (st == MS_OK && i < len) {
+        unsigned char c = (unsigned char)p[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80 && (n = jsonl_utf8_seq(p + i, len - i)) > 0) {
+            i += n;
+            continue;
+        }
+        st = ms_buf_add(b, p + run, i - run);
+        if (st == MS_OK)
+            st = jsonl_put_escape(b, c);
+        run = ++i;
+    }
+    if (st == MS_OK)
+        st = ms_buf_add(b, p + run, i - run);
+    if (st == MS_OK)
+        st = ms_buf_addc(b, '"');
+    return st;
+}
+
+/* A real as a JSON number that reads back as a real ("2.0", not "2"); NaN and infinities are
+ * not JSON numbers and become null. */
+static enum ms_status
+jsonl_put_real(struct ms_buf *b, double d)
+{
+    char num[MS_CX_REAL_LEN + 2];
+    size_t n = ms_cx_real_format(d, num);
+
+    if (n == 0)
+        return ms_buf_adds(b, "null");
+    if (strpbrk(num, ".e") == NULL) {
+        memcpy(num + n, ".0", 3);
+        n += 2;
+    }
+    return ms_buf_add(b, num, n);
+}
+
+static enum ms_status
+jsonl_put_value(struct ms_buf *b, const struct ms_value *v)
+{
+    char num[32];
+    int n;
+
+    switch (v->type) {
+    case MS_V_INT:
+        n = snprintf(num, sizeof(num), "%lld", (long long)v->u.i);
+        return ms_buf_add(b, num, (size_t)n);
+    case MS_V_REAL:
+        return jsonl_put_real(b, v->u.d);
+    case MS_V_BOOL:
+        return ms_buf_adds(b, v->u.b ? "true" : "false");
+    case MS_V_TEXT:
+        return jsonl_put_string(b, v->u.s.p, v->u.s.len);
+    case MS_V_NULL:
+        break;
+    }
+    return ms_buf_adds(b, "null");
+}
+
+/* ms_cx_row_fn: {"col":value,...} and a line end. */
+static enum ms_status
+jsonl_put_row(void *ctx, struct ms_buf *b, const struct ms_value *vals)
+{
+    const struct jsonl_cx *s = ctx;
+    enum ms_status st = ms_buf_addc(b, '{');
+
+    for (size_t i = 0; st == MS_OK && i < s->keys.n; i++) {
+        if (i > 0)
+            st = ms_buf_addc(b, ',');
+        if (st == MS_OK)
+            st = ms_buf_adds(b, s->keys.own[i]);
+        if (st == MS_OK)
+            st = jsonl_put_value(b, &vals[i]);
+    }
+    if (st == MS_OK)
+        st = ms_buf_add(b, "}\n", 2);
+    return st;
+}
+
+/* The escaped "key": of every column, once per run. */
+static enum ms_status
+jsonl_keys(struct jsonl_cx *s, const struct ms_write_plan *plan, struct ms_error *err)
+{
+    struct ms_buf b;
+    enum ms_status st = MS_OK;
+
+    ms_buf_init(&b, MS_MAX_VALUE_BYTES);
+    for (size_t i = 0; st == MS_OK && i < plan->ncols; i++) {
+        ms_buf_reset(&b);
+        st = jsonl_put_string(&b, plan->cols[i], strlen(plan->cols[i]));
+        if (st == MS_OK)
+            st = ms_buf_addc(&b, ':');
+        if (st == MS_OK)
+            ms_cx_cols_add(&s->keys, ms_buf_str(&b), b.len);
+    }
+    ms_buf_release(&b);
+    if (st != MS_OK)
+        return ms_fail_at(err, MS_ETOOBIG, "fields", "a field name over %zu MiB",
+                          MS_MAX_VALUE_BYTES >> 20);
+    return MS_OK;
+}
+
+static enum ms_status
+jsonl_write_begin(struct ms_cx *cx, const struct ms_write_plan *plan, struct ms_error *err)
+{
+    struct jsonl_cx *s = (struct jsonl_cx *)cx;
+    enum ms_status st;
+
+    ms_cx_out_end(&s->out, false, NULL);
+    ms_cx_cols_release(&s->keys);
+    st = ms_cx_out_cols_check(plan, err);
+    if (st == MS_OK)
+        st = jsonl_keys(s, plan, err);
+    if (st == MS_OK)
+        st = ms_cx_out_begin(&s->out, s->dirfd, plan, JSONL_EXT, err);
+    if (st != MS_OK)
+        ms_cx_cols_release(&s->keys);
+    return st;
+}
+
+static enum ms_status
+jsonl_write(struct ms_cx *cx, struct ms_ops *ops, struct ms_error *err)
+{
+    struct jsonl_cx *s = (struct jsonl_cx *)cx;
+
+    return ms_cx_out_write(&s->out, ops, jsonl_put_row, s, err);
+}
+
+static enum ms_status
+jsonl_write_end(struct ms_cx *cx, bool commit, struct ms_error *err)
+{
+    struct jsonl_cx *s = (struct jsonl_cx *)cx;
+    enum ms_status st = ms_cx_out_end(&s->out, commit, err);
+
+    ms_cx_cols_release(&s->keys);
+    return st;
+}
+
 static const char *const jsonl_secrets[] = {NULL};
 
 const struct ms_connector ms_connector_jsonl = {
     .abi = MS_CONNECTOR_ABI,
     .type = "jsonl",
     .name = "JSON Lines files",
-    .flags = MS_CX_SOURCE | MS_CX_DEST | MS_CX_CREATE | MS_CX_FREEFORM,
+    .flags = MS_CX_SOURCE | MS_CX_DEST | MS_CX_CREATE | MS_CX_FREEFORM | MS_CX_NOKEY,
     .size = sizeof(struct jsonl_cx),
     .secrets = jsonl_secrets,
     .schema = "{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\","
@@ -469,5 +665,8 @@ const struct ms_connector ms_connector_jsonl = {
     .objects = jsonl_objects,
     .object_fields = jsonl_object_fields,
     .create_object = jsonl_create_object,
+    .write = jsonl_write,
     .close = jsonl_close,
+    .write_begin = jsonl_write_begin,
+    .write_end = jsonl_write_end,
 };

@@ -106,7 +106,9 @@ Test(cx_registry, schemas_are_closed_json_schemas)
         cr_expect(json_is_true(json_object_get(tc, "supported")));
         cr_expect_eq(json_array_size(json_object_get(tc, "properties")), 1);
         cr_expect_null(mine[i]->secrets[0]);
-        cr_expect_null(mine[i]->write, "write() arrives with the engine");
+        cr_expect_not_null(mine[i]->write, "%s writes", mine[i]->type);
+        cr_expect_not_null(mine[i]->write_begin, "%s writes", mine[i]->type);
+        cr_expect_not_null(mine[i]->write_end, "%s writes", mine[i]->type);
         json_decref(s);
         json_decref(tc);
     }
