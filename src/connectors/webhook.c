@@ -1,14 +1,17 @@
 /*
- * webhook.c: the webhook destination (libcurl). Records go to one URL as JSON batches, POSTed.
+ * webhook.c: the webhook destination (libcurl). Records go to one URL as JSON batches, POSTed:
+ * {"sync_id", "execution_id", "records": [{"op", "key", "data"}]}, one request per write().
  *
  * One easy handle per open connection, so the HTTP connection stays alive between batches.
  * Only http and https, no redirects, bounded timeouts, and the reply kept up to
  * WH_MAX_REPLY_BYTES (write() reads {"rejected": …} from it; more is MS_ETOOBIG). With a
  * secret every request is signed: X-Modelsync-Timestamp: <unix seconds> and
  * X-Modelsync-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>, so a
- * receiver can check origin and freshness. 429 and 5xx are MS_EBUSY, and their Retry-After is
- * answered by control(MS_CX_CTL_RETRY_AFTER). A connection belongs to the thread that opened
- * it; curl_global_init() runs once per process, on the first use.
+ * receiver can check origin and freshness. A 2xx acknowledges the batch except the records a
+ * JSON reply {"rejected": [{"index", "error"}]} names. 429 and 5xx are MS_EBUSY, and their
+ * Retry-After is answered by control(MS_CX_CTL_RETRY_AFTER). Bodies are built by hand into a
+ * buffer capped at WH_MAX_BODY_BYTES (no JSON tree per record). A connection belongs to the
+ * thread that opened it; curl_global_init() runs once per process, on the first use.
  */
 #include "connectors/connector.h"
 
@@ -19,6 +22,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <math.h>
 
 #include "connectors/connectors_int.h"
 #include "core/buf.h"
@@ -35,6 +39,8 @@
 #define WH_MAX_SECRET_BYTES 1024
 #define WH_MAX_REPLY_BYTES ((size_t)64 << 10)
 #define WH_MAX_RETRY_AFTER_S 86400 /* a longer wait is capped: the engine retries within a day */
+#define WH_MAX_BODY_BYTES ((size_t)8 << 20) /* one batch's JSON; more: MS_ETOOBIG */
+#define WH_MAX_ERROR_BYTES 1024             /* a rejection message kept for an op */
 
 struct wh_cx {
     struct ms_cx base; /* must be first */
@@ -50,6 +56,8 @@ struct wh_cx {
     bool reply_over;       /* the last reply passed the cap */
     int64_t retry_after_s; /* Retry-After of the last reply in seconds, 0 if none */
     char errbuf[CURL_ERROR_SIZE];
+    const struct ms_write_plan *plan; /* borrowed from write_begin() until write_end() */
+    struct ms_buf body;               /* the batch being sent, at most WH_MAX_BODY_BYTES */
 };
 
 static pthread_once_t wh_once = PTHREAD_ONCE_INIT;
@@ -462,6 +470,7 @@ wh_release(struct wh_cx *s)
         explicit_bzero(s->secret, s->secret_len);
     free(s->secret);
     ms_buf_release(&s->reply);
+    ms_buf_release(&s->body);
     *s = (struct wh_cx){.base = s->base};
 }
 
@@ -499,6 +508,7 @@ wh_open(struct ms_cx *cx, const json_t *cfg, struct ms_error *err)
 
     *s = (struct wh_cx){.base = s->base};
     ms_buf_init(&s->reply, WH_MAX_REPLY_BYTES);
+    ms_buf_init(&s->body, WH_MAX_BODY_BYTES);
     st = wh_cfg_check(cfg, &s->url_safe, err);
     if (st != MS_OK)
         goto out;
@@ -548,6 +558,326 @@ wh_object_fields(struct ms_cx *cx, const char *object, json_t **out, struct ms_e
         return ms_fail(err, MS_ENOTFOUND, "webhook: no object %s (only \"records\")",
                        object != NULL ? object : "");
     *out = json_array();
+    return MS_OK;
+}
+
+/* ---- writing ---- */
+
+/* Appends to one body; after the first refusal (the cap) the rest are skipped. */
+struct wh_out {
+    struct ms_buf *b;
+    enum ms_status st;
+};
+
+static void
+wh_put(struct wh_out *o, const char *p, size_t n)
+{
+    if (o->st == MS_OK)
+        o->st = ms_buf_add(o->b, p, n);
+}
+
+static void
+wh_puts(struct wh_out *o, const char *s)
+{
+    wh_put(o, s, strlen(s));
+}
+
+/* Length of the UTF-8 sequence starting at p[i], or 0 when it is not one (each such byte
+ * becomes U+FFFD, as ms_value_to_json() does for previews). */
+static size_t
+wh_utf8_len(const char *p, size_t len, size_t i)
+{
+    unsigned char c = (unsigned char)p[i];
+    size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+
+    return n > 0 && i + n <= len && ms_cx_utf8_valid(p + i, n) ? n : 0;
+}
+
+/* p[0..len) as a JSON string. */
+static void
+wh_json_str(struct wh_out *o, const char *p, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0, i = 0;
+
+    wh_put(o, "\"", 1);
+    while (i < len) {
+        unsigned char c = (unsigned char)p[i];
+        char esc[8] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0, 0};
+        size_t n = 1, elen = 6;
+
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        wh_put(o, p + run, i - run);
+        if (c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r') {
+            esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : (char)c;
+            elen = 2;
+        } else if (c >= 0x80 && (n = wh_utf8_len(p, len, i)) > 0) {
+            memcpy(esc, p + i, n);
+            elen = n;
+        } else if (c >= 0x80) {
+            memcpy(esc, "\xef\xbf\xbd", 3);
+            elen = 3;
+            n = 1;
+        }
+        wh_put(o, esc, elen);
+        i += n;
+        run = i;
+    }
+    wh_put(o, p + run, len - run);
+    wh_put(o, "\"", 1);
+}
+
+/* A value as JSON: NaN and infinities have no JSON form and become null. */
+static void
+wh_json_value(struct wh_out *o, const struct ms_value *v)
+{
+    char num[40];
+
+    switch (v->type) {
+    case MS_V_NULL:
+        break;
+    case MS_V_INT:
+        snprintf(num, sizeof(num), "%lld", (long long)v->u.i);
+        wh_puts(o, num);
+        return;
+    case MS_V_REAL:
+        if (!isfinite(v->u.d))
+            break;
+        for (int prec = 15; prec <= 17; prec++) { /* the shortest text that reads back */
+            snprintf(num, sizeof(num), "%.*g", prec, v->u.d);
+            if (strtod(num, NULL) == v->u.d)
+                break;
+        }
+        if (strpbrk(num, ".e") == NULL)
+            strcat(num, ".0"); /* still a real to a typed reader */
+        wh_puts(o, num);
+        return;
+    case MS_V_BOOL:
+        wh_puts(o, v->u.b ? "true" : "false");
+        return;
+    case MS_V_TEXT:
+        wh_json_str(o, v->u.s.p, v->u.s.len);
+        return;
+    }
+    wh_puts(o, "null");
+}
+
+static void
+wh_json_cstr(struct wh_out *o, const char *s)
+{
+    if (s == NULL)
+        wh_puts(o, "null");
+    else
+        wh_json_str(o, s, strlen(s));
+}
+
+/* {"op", "key", "data"} of one op; the identity's field gets the identity value (DECISIONS.md
+ * §4, "Identity on writes"), and a delete has no data. */
+static void
+wh_json_record(struct wh_out *o, const struct ms_write_plan *plan, const struct ms_op *op)
+{
+    static const char *const names[] = {"insert", "update", "upsert", "delete"};
+
+    wh_puts(o, "{\"op\":\"");
+    wh_puts(o, names[op->kind]);
+    wh_puts(o, "\",\"key\":");
+    wh_json_value(o, &op->key);
+    if (op->kind != MS_OP_DELETE) {
+        wh_puts(o, ",\"data\":{");
+        for (size_t c = 0; c < plan->ncols; c++) {
+            bool key = plan->key_col != NULL && strcmp(plan->cols[c], plan->key_col) == 0;
+
+            wh_puts(o, c > 0 ? "," : "");
+            wh_json_cstr(o, plan->cols[c]);
+            wh_put(o, ":", 1);
+            wh_json_value(o, key ? &op->key : &op->vals[c]);
+        }
+        wh_put(o, "}", 1);
+    }
+    wh_put(o, "}", 1);
+}
+
+/* The batch's body into s->body; MS_ETOOBIG over WH_MAX_BODY_BYTES. */
+static enum ms_status
+wh_body(struct wh_cx *s, const struct ms_ops *ops, struct ms_error *err)
+{
+    struct wh_out o = {&s->body, MS_OK};
+
+    ms_buf_reset(&s->body);
+    wh_puts(&o, "{\"sync_id\":");
+    wh_json_cstr(&o, s->plan->sync_id);
+    wh_puts(&o, ",\"execution_id\":");
+    wh_json_cstr(&o, s->plan->execution_id);
+    wh_puts(&o, ",\"records\":[");
+    for (size_t i = 0; i < ops->n && o.st == MS_OK; i++) {
+        wh_puts(&o, i > 0 ? "," : "");
+        wh_json_record(&o, s->plan, &ops->op[i]);
+    }
+    wh_puts(&o, "]}");
+    if (o.st != MS_OK)
+        return ms_fail(err, MS_ETOOBIG,
+                       "webhook: a batch of %zu records is over %zu bytes of JSON; use smaller "
+                       "batches",
+                       ops->n, WH_MAX_BODY_BYTES);
+    return MS_OK;
+}
+
+static enum ms_status
+wh_bad_reply(const struct wh_cx *s, const char *why, struct ms_error *err)
+{
+    return ms_fail(err, MS_EUPSTREAM, "webhook: malformed reply from %s: %s", s->url_safe, why);
+}
+
+/* At most max bytes of p[0..len), not ending inside a UTF-8 sequence. */
+static size_t
+wh_cut(const char *p, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)p[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
+/* True when e is {"index": 0..n-1, "error": "…"} (other members are ignored). */
+static bool
+wh_rejection_ok(const json_t *e, size_t n)
+{
+    const json_t *idx = json_object_get(e, "index");
+
+    return json_is_integer(idx) && json_integer_value(idx) >= 0 &&
+           (uint64_t)json_integer_value(idx) < n && json_is_string(json_object_get(e, "error"));
+}
+
+/* Check the whole reply before marking anything: a bad one must leave every op unmarked. */
+static enum ms_status
+wh_rejections_check(const struct wh_cx *s, const json_t *j, size_t n, struct ms_error *err)
+{
+    const json_t *rej = json_object_get(j, "rejected");
+
+    if (!json_is_object(j))
+        return wh_bad_reply(s, "not a JSON object", err);
+    if (rej != NULL && !json_is_null(rej) && !json_is_array(rej))
+        return wh_bad_reply(s, "\"rejected\" is not an array", err);
+    for (size_t k = 0; k < json_array_size(rej); k++)
+        if (!wh_rejection_ok(json_array_get(rej, k), n))
+            return wh_bad_reply(s, "a rejection needs an index into the batch and an error", err);
+    return MS_OK;
+}
+
+/*
+ * Read {"rejected": [{"index", "error"}]} from a 2xx reply and mark those ops. A reply that is
+ * empty or not a JSON object ("ok") rejects nothing; an object that does not parse, or a
+ * rejected member of the wrong shape or naming an op outside the batch, is MS_EUPSTREAM and
+ * marks nothing.
+ */
+static enum ms_status
+wh_rejections(const struct wh_cx *s, struct ms_ops *ops, struct ms_error *err)
+{
+    const char *p = ms_buf_str(&s->reply);
+    size_t i = strspn(p, " \t\r\n");
+    json_t *j, *rej;
+    enum ms_status st;
+
+    if (i == s->reply.len || p[i] != '{')
+        return MS_OK;
+    j = json_loadb(p, s->reply.len, 0, NULL);
+    st = wh_rejections_check(s, j, ops->n, err);
+    rej = json_object_get(j, "rejected");
+    for (size_t k = 0; st == MS_OK && k < json_array_size(rej); k++) {
+        const json_t *e = json_array_get(rej, k);
+        struct ms_op *op = &ops->op[json_integer_value(json_object_get(e, "index"))];
+        const char *msg = json_string_value(json_object_get(e, "error"));
+        size_t len = json_string_length(json_object_get(e, "error"));
+
+        op->rejected = true;
+        op->error = len == 0
+                        ? "rejected by the receiver"
+                        : ms_arena_strndup(ops->arena, msg, wh_cut(msg, len, WH_MAX_ERROR_BYTES));
+    }
+    json_decref(j);
+    return st;
+}
+
+/* The modes objects() offers for "records". */
+static bool
+wh_mode_ok(const char *mode)
+{
+    static const char *const modes[] = {"create", "update", "updateOrCreate", "remove", "append"};
+
+    for (size_t i = 0; mode != NULL && i < MS_ARRAY_LEN(modes); i++)
+        if (strcmp(mode, modes[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Remember the plan: every batch is one request, there is nothing to open. */
+static enum ms_status
+wh_write_begin(struct ms_cx *cx, const struct ms_write_plan *plan, struct ms_error *err)
+{
+    struct wh_cx *s = (struct wh_cx *)cx;
+
+    if (plan == NULL || plan->object == NULL || strcmp(plan->object, "records") != 0)
+        return ms_fail_at(err, MS_EUNPROC, "target.object",
+                          "webhook: no object %s (only "
+                          "\"records\")",
+                          plan != NULL && plan->object != NULL ? plan->object : "");
+    if (plan->ncols > MS_MAX_COLUMNS || (plan->ncols > 0 && plan->cols == NULL))
+        return ms_fail(err, MS_EINTERNAL, "webhook: a plan with %zu columns", plan->ncols);
+    if (!wh_mode_ok(plan->mode))
+        return ms_fail_key(err, MS_EUNSUPP, "unsupported_mode", "webhooks do not support mode %s",
+                           plan->mode != NULL ? plan->mode : "(none)");
+    s->plan = plan;
+    return MS_OK;
+}
+
+static enum ms_status
+wh_write_check(const struct wh_cx *s, const struct ms_ops *ops, struct ms_error *err)
+{
+    if (s->plan == NULL)
+        return ms_fail(err, MS_EINTERNAL, "webhook: no write_begin");
+    for (size_t i = 0; i < ops->n; i++) {
+        const struct ms_op *op = &ops->op[i];
+
+        if ((unsigned)op->kind > MS_OP_DELETE)
+            return ms_fail(err, MS_EINTERNAL, "webhook: op %zu has no valid kind", i);
+        if (op->kind != MS_OP_DELETE && op->vals == NULL && s->plan->ncols > 0)
+            return ms_fail(err, MS_EINTERNAL, "webhook: op %zu has no values", i);
+    }
+    return MS_OK;
+}
+
+/* One POST per batch: all acknowledged on a 2xx but what the reply rejects. */
+static enum ms_status
+wh_write(struct ms_cx *cx, struct ms_ops *ops, struct ms_error *err)
+{
+    struct wh_cx *s = (struct wh_cx *)cx;
+    enum ms_status st = wh_write_check(s, ops, err);
+
+    for (size_t i = 0; i < ops->n; i++) {
+        ops->op[i].rejected = false;
+        ops->op[i].error = NULL;
+    }
+    if (st != MS_OK || ops->n == 0)
+        return st;
+    st = wh_body(s, ops, err);
+    if (st == MS_OK)
+        st = wh_post(s, s->body.p, s->body.len, err);
+    if (st == MS_OK)
+        st = wh_rejections(s, ops, err);
+    return st;
+}
+
+/* Every acknowledged batch is already with the receiver: nothing to commit or undo. */
+static enum ms_status
+wh_write_end(struct ms_cx *cx, bool commit, struct ms_error *err)
+{
+    (void)commit;
+    (void)err;
+    ((struct wh_cx *)cx)->plan = NULL;
     return MS_OK;
 }
 
@@ -604,7 +934,9 @@ const struct ms_connector ms_connector_webhook = {
     .test = wh_test,
     .objects = wh_objects,
     .object_fields = wh_object_fields,
-    .write = NULL, /* comes with the engine: batches through wh_post(), signed by wh_sign() */
+    .write = wh_write,
     .control = wh_control,
     .close = wh_close,
+    .write_begin = wh_write_begin,
+    .write_end = wh_write_end,
 };
