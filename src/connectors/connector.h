@@ -177,6 +177,18 @@ extern const struct ms_connector ms_connector_csv;
 extern const struct ms_connector ms_connector_jsonl;
 extern const struct ms_connector ms_connector_webhook;
 
+#ifdef MS_TESTING
+/* Test builds only (memory.c, fault.c): found by ms_cx_find(), not listed by ms_cx_all(). */
+extern const struct ms_connector ms_connector_memory;
+extern const struct ms_connector ms_connector_fault;
+/* Rows the memory destination named name holds in object: a new reference ([] when none). */
+json_t *ms_cx_memory_rows(const char *name, const char *object);
+/* write() calls the memory destination named name has received, over all its objects. */
+int64_t ms_cx_memory_writes(const char *name);
+/* Forget every memory destination's rows. */
+void ms_cx_memory_reset(void);
+#endif
+
 /* ---- registry (connectors/registry.c) ---- */
 
 /* Check every built-in's ABI and the slots its flags promise; MS_EINTERNAL naming the first bad. */
