@@ -1,20 +1,26 @@
 /*
- * main.c: the modelsync command line (DECISIONS.md §2): serve, init, keys, orgs, migrate,
+ * main.c: the modelsync command line (DECISIONS.md §2): serve, run, init, keys, orgs, migrate,
  * version. Every subcommand shares the configuration flags of core/config.h.
  *
  * Start order of `serve`: configuration → crypto → data directory and secret key → store
  * migration (+ first-start bootstrap) → connector registry check → signals blocked in every
- * thread → HTTP server → port file and "listening on" line → sigwait().
+ * thread → worker pool ("worker-N" threads, workers.h) → HTTP server → port file and
+ * "listening on" line → sigwait().
  * Stop order (SIGINT/SIGTERM): stop accepting HTTP and finish in-flight requests (MHD joins its
- * pool threads, whose store handles close) → remove the port file → release the configuration.
+ * pool threads, whose store handles close) → workers end their current batch (executions end
+ * interrupted) and are joined → remove the port file → release the configuration.
+ * `run` executes one execution on the main thread with the same engine.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <jansson.h>
 
@@ -24,14 +30,17 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/time.h"
+#include "engine/engine.h"
 #include "http/http.h"
 #include "store/store.h"
+#include "workers/workers.h"
 
 static const char usage_main[] =
     "usage: modelsync <command> [options]\n"
     "\n"
     "commands:\n"
     "  serve     run the API server on the state store (migrates it first)\n"
+    "  run       run one execution of a sync in the foreground\n"
     "  init      create an organization, its first user and API keys\n"
     "  keys      create, list or revoke API keys\n"
     "  orgs      list organizations\n"
@@ -55,6 +64,15 @@ static const char usage_serve[] =
     "Migrates the store, then serves the API until SIGINT or SIGTERM. On the first start with an\n"
     "empty store it creates a default organization and prints a user API key once (also saved to\n"
     "<data>/initial-credentials.json, mode 0600). Writes the bound port to <data>/port.\n";
+
+static const char usage_run[] =
+    "usage: modelsync run SYNC [--resync] [--json]\n"
+    "Runs one execution of SYNC (a sync id, or a name: the first sync with that name, searching\n"
+    "organizations oldest first) in the foreground with the server's engine, recorded like any\n"
+    "other execution (type manual, or resync with --resync). Shows a progress line when stderr\n"
+    "is a terminal and a summary at the end; --json prints one JSON object\n"
+    "  {\"execution_id\", \"status\", \"counts\", \"errors\", \"stats\"}.\n"
+    "Exit status 0 only when the execution completed. Ctrl-C ends it after the current batch.\n";
 
 static const char usage_init[] =
     "usage: modelsync init --org NAME --email EMAIL [--json]\n"
@@ -174,6 +192,7 @@ cmd_serve(struct ms_config *cfg, int argc, char **argv)
     struct ms_error err = {0};
     struct ms_store *s = NULL;
     struct ms_http *http = NULL;
+    struct ms_workers *workers = NULL;
     sigset_t sigs;
     bool created = false;
     int sig = 0, rc;
@@ -197,10 +216,15 @@ cmd_serve(struct ms_config *cfg, int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (ms_http_start(cfg, &http, &err) != MS_OK)
+    if (ms_workers_start(cfg, &workers, &err) != MS_OK)
+        return die("cannot start the workers", &err);
+    if (ms_http_start(cfg, &http, &err) != MS_OK) {
+        ms_workers_stop(workers);
         return die("cannot start the HTTP server", &err);
+    }
     if (write_port_file(cfg, ms_http_port(http)) != 0) {
         ms_http_stop(http);
+        ms_workers_stop(workers);
         return 1;
     }
     printf("listening on http://%s:%d\n", cfg->listen_host, ms_http_port(http));
@@ -212,6 +236,7 @@ cmd_serve(struct ms_config *cfg, int argc, char **argv)
         ;
     ms_log(MS_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", (char *)NULL);
     ms_http_stop(http);
+    ms_workers_stop(workers);
     remove_port_file(cfg);
     ms_log(MS_LOG_INFO, "stopped", (char *)NULL);
     return 0;
@@ -447,6 +472,320 @@ cmd_migrate(struct ms_config *cfg, int argc, char **argv)
     return 0;
 }
 
+/* ---- run: one execution in the foreground ---- */
+
+#define RUN_REDRAW_MS 100 /* progress line refresh */
+#define RUN_FOLLOW_MS 500 /* poll period when another process runs the execution */
+#define RUN_SYNC_PAGE 200 /* syncs read per step when looking a name up */
+
+static atomic_bool run_stop; /* set by SIGINT/SIGTERM: end after the current batch */
+
+static void
+run_on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&run_stop, true); /* lock-free, so async-signal-safe */
+}
+
+struct run_progress {
+    bool tty;             /* stderr is a terminal: draw the line */
+    bool drawn;           /* a line is on screen and needs a newline before other output */
+    int64_t start_ms;     /* monotonic */
+    int64_t last_draw_ms; /* monotonic */
+};
+
+/* Redraw the progress line (at most every RUN_REDRAW_MS unless force). */
+static void
+run_draw(struct run_progress *p, bool follow, int64_t a, int64_t b, bool force)
+{
+    int64_t now = ms_time_mono_ms(), el = now - p->start_ms;
+
+    if (!p->tty || (!force && p->drawn && now - p->last_draw_ms < RUN_REDRAW_MS))
+        return;
+    if (follow) /* a: records processed, b: rejected; the server's worker runs it */
+        fprintf(stderr, "\r\033[Kprocessed %lld  rejected %lld (run by a server)", (long long)a,
+                (long long)b);
+    else /* a: rows read, b: rows written */
+        fprintf(stderr, "\r\033[Kread %lld  written %lld", (long long)a, (long long)b);
+    fprintf(stderr, "  %.0f rows/s  %.1f s", el > 0 ? (double)a * 1000.0 / (double)el : 0.0,
+            (double)el / 1000.0);
+    fflush(stderr);
+    p->drawn = true;
+    p->last_draw_ms = now;
+}
+
+static void
+run_progress_cb(void *ud, const struct ms_counts *c, const struct ms_engine_stats *st)
+{
+    (void)c;
+    run_draw(ud, false, st->rows_read, st->rows_written, false);
+}
+
+static void
+run_progress_end(struct run_progress *p)
+{
+    if (p->drawn)
+        fputc('\n', stderr);
+    p->drawn = false;
+}
+
+/* The sync of org_id named name (its first in list order: most recently updated). */
+static enum ms_status
+run_find_name(struct ms_store *s, struct ms_arena *a, const char *org_id, const char *name,
+              struct ms_sync *out, struct ms_error *err)
+{
+    struct ms_sync_filter f = {-1, NULL, NULL};
+    struct ms_sync_cursor cur = {.set = false};
+    struct ms_sync *rows = NULL;
+    size_t n = 0;
+    enum ms_status st;
+
+    do {
+        st = ms_store_sync_list(s, a, org_id, &f, &cur, RUN_SYNC_PAGE, &rows, &n, err);
+        if (st != MS_OK)
+            return st;
+        for (size_t i = 0; i < n; i++)
+            if (rows[i].name != NULL && strcmp(rows[i].name, name) == 0) {
+                *out = rows[i];
+                return MS_OK;
+            }
+        if (n > 0) {
+            cur.set = true;
+            cur.updated_at = rows[n - 1].updated_at;
+            snprintf(cur.id, sizeof(cur.id), "%s", rows[n - 1].id);
+        }
+    } while (n == RUN_SYNC_PAGE);
+    return MS_ENOTFOUND;
+}
+
+/* SYNC as an id, else as a name; organizations are searched oldest first. */
+static enum ms_status
+run_find_sync(struct ms_store *s, struct ms_arena *a, const char *spec, struct ms_sync *out,
+              struct ms_error *err)
+{
+    struct ms_org *orgs = NULL;
+    char id[MS_UUID_LEN + 1];
+    bool by_id = ms_uuid_norm(spec, id);
+    size_t n = 0;
+    enum ms_status st = ms_store_org_list(s, a, &orgs, &n, err);
+
+    for (size_t i = 0; st == MS_OK && i < n; i++) {
+        if (by_id)
+            st = ms_store_sync_get(s, a, orgs[i].id, id, out, err);
+        else
+            st = run_find_name(s, a, orgs[i].id, spec, out, err);
+        if (st == MS_OK)
+            return MS_OK;
+        if (st == MS_ENOTFOUND)
+            st = MS_OK;
+    }
+    if (st != MS_OK)
+        return st;
+    return ms_fail(err, MS_ENOTFOUND, "no sync with %s \"%s\"", by_id ? "id" : "name", spec);
+}
+
+/* Queue an execution of y; *id gets its id. Inactive or busy syncs are refused. */
+static enum ms_status
+run_queue(struct ms_store *s, struct ms_arena *a, const struct ms_sync *y, bool resync,
+          char id[MS_UUID_LEN + 1], struct ms_error *err)
+{
+    struct ms_execution ex, cur;
+    json_t *opts;
+    enum ms_status st;
+
+    if (!y->active)
+        return ms_fail_key(err, MS_EINVAL, "sync_inactive",
+                           "sync \"%s\" (%s) is not active; activate it first", y->name, y->id);
+    memset(&ex, 0, sizeof(ex));
+    ms_uuid_new(id);
+    opts = json_pack("{s:b, s:b}", "resync", resync, "test", 0);
+    ex.id = id;
+    ex.org_id = y->org_id;
+    ex.sync_id = y->id;
+    ex.type = resync ? "resync" : "manual";
+    ex.status = "queued";
+    ex.options = opts;
+    ex.created_at = ms_time_now_ms();
+    st = ms_store_exec_insert(s, &ex, err);
+    json_decref(opts);
+    if (st != MS_ECONFLICT)
+        return st;
+    if (ms_store_exec_active(s, a, y->org_id, y->id, &cur, NULL) == MS_OK)
+        return ms_fail_key(err, MS_ECONFLICT, "execution_in_progress",
+                           "sync \"%s\" already has a running execution (%s, %s)", y->name, cur.id,
+                           cur.status);
+    return ms_fail_key(err, MS_ECONFLICT, "execution_in_progress",
+                       "sync \"%s\" already has a running execution", y->name);
+}
+
+/* Another process (a server's worker) claimed the execution first: watch it end. */
+static enum ms_status
+run_follow(struct ms_store *s, struct ms_arena *a, const struct ms_sync *y, const char *id,
+           struct run_progress *p, struct ms_execution *ex, struct ms_error *err)
+{
+    struct timespec pause = {0, RUN_FOLLOW_MS * 1000000L};
+    enum ms_status st;
+
+    for (;;) {
+        st = ms_store_exec_get(s, a, y->org_id, y->id, id, ex, err);
+        if (st != MS_OK || ms_exec_status_terminal(ex->status))
+            return st;
+        if (atomic_load(&run_stop))
+            return ms_fail(err, MS_ECANCELED,
+                           "stopped watching execution %s; it keeps running "
+                           "on %s",
+                           id, ex->node != NULL ? ex->node : "a server");
+        run_draw(p, true, ex->counts.total, ex->counts.error, false);
+        nanosleep(&pause, NULL);
+    }
+}
+
+static json_t *
+run_stats_json(const struct ms_engine_stats *st)
+{
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rows_read", (json_int_t)st->rows_read,
+                     "rows_written", (json_int_t)st->rows_written, "read_us",
+                     (json_int_t)st->read_us, "transform_us", (json_int_t)st->transform_us,
+                     "write_us", (json_int_t)st->write_us, "snapshot_us",
+                     (json_int_t)st->snapshot_us, "total_us", (json_int_t)st->total_us);
+}
+
+/* The summary: one JSON object, or a few lines of text. stats NULL when another ran it. */
+static void
+run_summary(const struct ms_execution *ex, const struct ms_engine_stats *st, bool as_json)
+{
+    json_t *j = ms_exec_to_json(ex), *c = json_object_get(j, "counts"), *e;
+    const struct ms_counts *n = &ex->counts;
+    size_t i;
+
+    if (as_json) {
+        json_t *o = json_pack("{s:s, s:s, s:O, s:O}", "execution_id", ex->id, "status", ex->status,
+                              "counts", c, "errors", json_object_get(j, "errors"));
+
+        if (st != NULL)
+            json_object_set_new(o, "stats", run_stats_json(st));
+        json_dumpf(o, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(o);
+        json_decref(j);
+        return;
+    }
+    printf("execution %s %s\n", ex->id, ex->status);
+    printf("  records: total %lld, insert %lld, update %lld, upserts %lld, delete %lld, "
+           "error %lld, warnings %lld\n",
+           (long long)n->total, (long long)n->insert, (long long)n->update, (long long)n->upserts,
+           (long long)n->delete, (long long)n->error, (long long)n->warnings);
+    if (st != NULL)
+        printf("  read %lld rows, wrote %lld in %.2f s (read %.2f s, transform %.2f s, write "
+               "%.2f s, snapshot %.2f s)\n",
+               (long long)st->rows_read, (long long)st->rows_written, st->total_us / 1e6,
+               st->read_us / 1e6, st->transform_us / 1e6, st->write_us / 1e6,
+               st->snapshot_us / 1e6);
+    json_array_foreach(json_object_get(j, "errors"), i, e)
+    {
+        printf("  error: %s\n", json_string_value(e));
+    }
+    json_decref(j);
+}
+
+/* Claim the queued execution id and run it here; or follow it if a server got it first. */
+static enum ms_status
+run_execute(const struct ms_config *cfg, struct ms_store *s, struct ms_arena *a,
+            const struct ms_sync *y, const char *id, struct ms_execution *ex,
+            struct ms_engine_stats *stats, bool *ran, struct ms_error *err)
+{
+    struct run_progress p = {isatty(STDERR_FILENO) == 1, false, ms_time_mono_ms(), 0};
+    struct ms_engine_opts opts;
+    char log_dir[4096];
+    enum ms_status st;
+
+    *ran = false;
+    st = ms_store_exec_claim(s, a, id, ms_workers_node(), ms_time_now_ms(), MS_LEASE_MS, ex, err);
+    if (st == MS_ENOTFOUND) {
+        st = run_follow(s, a, y, id, &p, ex, err);
+        run_progress_end(&p);
+        return st;
+    }
+    if (st != MS_OK)
+        return st;
+    snprintf(log_dir, sizeof(log_dir), "%s/logs", cfg->data_dir);
+    (void)mkdir(log_dir, 0700); /* the engine reports it if it still cannot write there */
+    memset(&opts, 0, sizeof(opts));
+    opts.node = ms_workers_node();
+    opts.lease_ms = MS_LEASE_MS;
+    opts.log_dir = log_dir;
+    opts.secret = cfg->secret;
+    opts.stop = &run_stop;
+    opts.progress = run_progress_cb;
+    opts.progress_ud = &p;
+    st = ms_engine_run(s, ex, &opts, NULL, stats, err);
+    run_draw(&p, false, stats->rows_read, stats->rows_written, true);
+    run_progress_end(&p);
+    *ran = true;
+    if (st == MS_OK)
+        st = ms_store_exec_get(s, a, y->org_id, y->id, id, ex, err);
+    return st;
+}
+
+static int
+cmd_run(struct ms_config *cfg, int argc, char **argv)
+{
+    struct ms_arena *a = NULL;
+    struct ms_error err = {0};
+    struct ms_store *s = NULL;
+    struct ms_sync y;
+    struct ms_execution ex;
+    struct ms_engine_stats stats;
+    struct sigaction sa;
+    const char *spec = NULL;
+    char id[MS_UUID_LEN + 1];
+    bool resync = false, as_json = false, ran = false;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--resync") == 0)
+            resync = true;
+        else if (strcmp(argv[i], "--json") == 0)
+            as_json = true;
+        else if (argv[i][0] != '-' && spec == NULL)
+            spec = argv[i];
+        else {
+            fprintf(stderr, "modelsync: unexpected argument '%s'\n%s", argv[i], usage_run);
+            return 2;
+        }
+    }
+    if (spec == NULL) {
+        fputs(usage_run, stderr);
+        return 2;
+    }
+    if (ms_cx_registry_check(&err) != MS_OK)
+        return die("connector registry", &err);
+    if ((rc = open_store(cfg, &s)) != 0)
+        return rc;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = run_on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    memset(&stats, 0, sizeof(stats));
+    a = ms_arena_new();
+    rc = 1;
+    if (run_find_sync(s, a, spec, &y, &err) != MS_OK)
+        rc = die("run", &err);
+    else if (run_queue(s, a, &y, resync, id, &err) != MS_OK)
+        rc = die("run", &err);
+    else if (run_execute(cfg, s, a, &y, id, &ex, &stats, &ran, &err) != MS_OK)
+        rc = die("run", &err);
+    else {
+        run_summary(&ex, ran ? &stats : NULL, as_json);
+        rc = strcmp(ex.status, "completed") == 0 ? 0 : 1;
+    }
+    ms_arena_free(a);
+    ms_store_close(s);
+    return rc;
+}
+
 struct command {
     const char *name;
     int (*run)(struct ms_config *cfg, int argc, char **argv);
@@ -454,9 +793,9 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"serve", cmd_serve, usage_serve},       {"init", cmd_init, usage_init},
-    {"keys", cmd_keys, usage_keys},          {"orgs", cmd_orgs, usage_orgs},
-    {"migrate", cmd_migrate, usage_migrate},
+    {"serve", cmd_serve, usage_serve}, {"run", cmd_run, usage_run},
+    {"init", cmd_init, usage_init},    {"keys", cmd_keys, usage_keys},
+    {"orgs", cmd_orgs, usage_orgs},    {"migrate", cmd_migrate, usage_migrate},
 };
 
 int

@@ -49,12 +49,19 @@ struct ms_req {
     size_t reply_text_len;
     const char *reply_type;  /* Content-Type for reply_text */
     const char *location;    /* Location header (302) */
+
+    const char *host;        /* Host request header (arena), NULL when absent: self URLs */
+    const char *reply_file;  /* path of a file streamed as the body instead (log files; B6):
+                                http/reply.c opens it at send time, missing → 404; arena */
 };
 
 typedef enum ms_status (*ms_handler)(struct ms_req *req, struct ms_error *err);
 
 enum {
-    MS_ROUTE_PUBLIC = 1 << 0, /* no credential needed (signed log-file URLs) */
+    MS_ROUTE_PUBLIC = 1 << 0, /* no credential needed (health, metrics) */
+    /* Authenticate when an Authorization header is present (a bad one is still 401);
+     * without one, run the handler with req->auth zeroed (signed log-file URLs, B6). */
+    MS_ROUTE_AUTH_OPTIONAL = 1 << 1,
 };
 
 /*
@@ -79,6 +86,8 @@ extern const struct ms_route ms_api_sources_routes[];
 extern const struct ms_route ms_api_targets_routes[];
 extern const struct ms_route ms_api_syncs_routes[];
 extern const struct ms_route ms_api_schedules_routes[];
+extern const struct ms_route ms_api_executions_routes[];     /* A10–A12, B1–B3 */
+extern const struct ms_route ms_api_execution_logs_routes[]; /* B4–B6 */
 
 /* Every table above, NULL-terminated, in the order the router tries them. */
 extern const struct ms_route *const ms_api_route_tables[];

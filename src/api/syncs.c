@@ -310,6 +310,7 @@ syncs_delete(struct ms_req *req, struct ms_error *err)
 {
     char id[MS_UUID_LEN + 1];
     struct ms_sync y;
+    const char *affected = NULL;
     int64_t refs = 0;
     enum ms_status st;
 
@@ -318,6 +319,12 @@ syncs_delete(struct ms_req *req, struct ms_error *err)
         return st;
     if (refs > 0)
         return syncs_referrer(req, id, refs, err);
+    /* API.md §7.1: deleting stops the running execution; its worker sees the flag (or the row
+     * gone with the sync) at its next batch. */
+    st = ms_store_exec_cancel(req->store, req->arena, req->auth.org_id, id, NULL, ms_time_now_ms(),
+                              &affected, err);
+    if (st != MS_OK)
+        return st;
     st = ms_store_sync_delete(req->store, req->auth.org_id, id, err);
     if (st == MS_ENOTFOUND)
         return ms_fail(err, MS_ENOTFOUND, "sync not found");

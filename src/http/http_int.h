@@ -110,6 +110,8 @@ struct ms_http_out {
     int retry_after_s;      /* Retry-After when > 0 */
     bool replayed;          /* Idempotent-Replayed: true */
     bool preflight;         /* CORS preflight headers */
+    bool has_fd;            /* the body is the file fd (len bytes), owned by out until queued */
+    int fd;
 };
 
 /* The HTTP status and default ApiError key of st (MS_OK → 200, NULL key). */
@@ -117,7 +119,8 @@ void ms_http_status_map(enum ms_status st, int *http_status, const char **key);
 
 /*
  * The success reply left by the handler in req: status (0 → 200, or 302 with a location),
- * JSON (req->reply, whose reference this consumes), reply_text, or an empty body for 204.
+ * JSON (req->reply, whose reference this consumes), reply_text, reply_file (opened here: a
+ * file that is missing or not a regular file becomes a 404), or an empty body for 204.
  * An unserializable reply becomes a 500.
  */
 void ms_http_reply_ok(struct ms_req *req, struct ms_http_out *out);
@@ -132,7 +135,8 @@ void ms_http_reply_error(const char *request_id, enum ms_status st, const struct
 /* Drop whatever reply a failed handler left in req (its JSON reference, text, location). */
 void ms_http_reply_discard(struct ms_req *req);
 
-/* Free the body of out if it still owns one. NULL-safe; out can be released twice. */
+/* Free the body (or close the file) of out if it still owns one. NULL-safe; out can be
+ * released twice. */
 void ms_http_out_release(struct ms_http_out *out);
 
 /*

@@ -1,16 +1,19 @@
 /*
  * reply.c: every response leaves through here. It holds the one status → HTTP table (checked
  * at compile time against enum ms_status), builds ApiError bodies (API.md §2.6), serializes the
- * handlers' JSON and adds what every answer carries: Content-Type, X-Polytomic-Version,
- * X-Request-Id, Access-Control-Allow-Origin, Retry-After on 429/503. 5xx details are logged
- * here, once, and never sent (STYLE.md §3.6). The only file of http/ that includes jansson.
- * Called on MHD pool threads; keeps no state.
+ * handlers' JSON (or streams the file a handler named) and adds what every answer carries:
+ * Content-Type, X-Polytomic-Version, X-Request-Id, Access-Control-Allow-Origin, Retry-After on
+ * 429/503. 5xx details are logged here, once, and never sent (STYLE.md §3.6). The only file
+ * of http/ that includes jansson. Called on MHD pool threads; keeps no state.
  */
 #include "http/http_int.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <microhttpd.h>
 
@@ -146,7 +149,30 @@ ms_http_reply_discard(struct ms_req *req)
     req->reply_text_len = 0;
     req->reply_type = NULL;
     req->location = NULL;
+    req->reply_file = NULL;
     req->status = 0;
+}
+
+/* Open the file a handler asked to stream; a file gone since the handler looked is a 404. */
+static bool
+reply_open_file(const struct ms_req *req, struct ms_http_out *out)
+{
+    struct stat sb;
+    struct ms_error err;
+    int fd = open(req->reply_file, O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        out->fd = fd;
+        out->has_fd = true;
+        out->len = (size_t)sb.st_size;
+        out->type = req->reply_type != NULL ? req->reply_type : "application/octet-stream";
+        return true;
+    }
+    if (fd >= 0)
+        close(fd);
+    ms_error_clear(&err);
+    ms_http_reply_error(req->request_id, ms_fail(&err, MS_ENOTFOUND, "file not found"), &err, out);
+    return false;
 }
 
 void
@@ -170,6 +196,11 @@ ms_http_reply_ok(struct ms_req *req, struct ms_http_out *out)
     out->mem = MS_HTTP_MEM_STATIC;
     if (status == 204 || status == 304) {
         /* no body, whatever the handler left */
+    } else if (req->reply_file != NULL) {
+        if (!reply_open_file(req, out)) {
+            json_decref(reply);
+            return;
+        }
     } else if (req->reply_text != NULL) {
         out->body = req->reply_text;
         out->len = req->reply_text_len;
@@ -197,6 +228,9 @@ ms_http_out_release(struct ms_http_out *out)
         return;
     free(out->owned);
     out->owned = NULL;
+    if (out->has_fd)
+        close(out->fd);
+    out->has_fd = false;
     out->body = "";
     out->len = 0;
     out->mem = MS_HTTP_MEM_STATIC;
@@ -219,6 +253,13 @@ reply_response(struct ms_http_out *out)
 {
     struct MHD_Response *resp;
 
+    if (out->has_fd) {
+        /* MHD reads the file as the client drains the socket, and closes it with resp. */
+        resp = MHD_create_response_from_fd((uint64_t)out->len, out->fd);
+        if (resp != NULL)
+            out->has_fd = false;
+        return resp;
+    }
     if (out->owned != NULL) {
         resp = MHD_create_response_from_buffer(out->len, out->owned, MHD_RESPMEM_MUST_FREE);
         if (resp != NULL)

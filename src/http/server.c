@@ -242,14 +242,18 @@ http_prepare(struct http_req *hr, struct MHD_Connection *conn, const struct ms_r
              struct ms_error *err)
 {
     struct ms_req *req = &hr->r;
+    const char *authz = http_header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
     bool pub = (route->flags & MS_ROUTE_PUBLIC) != 0;
     enum ms_status st;
 
     if (route->flags & MS_HTTP_ROUTE_BUILTIN)
         return MS_OK;
+    /* An optional-auth route without a credential runs anonymous; with one, it is checked. */
+    if ((route->flags & MS_ROUTE_AUTH_OPTIONAL) && authz == NULL)
+        pub = true;
     st = http_store(hr->h, &req->store, err);
     if (st == MS_OK && !pub)
-        st = ms_http_auth(req, http_header(conn, MHD_HTTP_HEADER_AUTHORIZATION), err);
+        st = ms_http_auth(req, authz, err);
     if (st == MS_OK && !pub)
         st = ms_limits_rate(hr->h->limits, req->auth.key_id, ms_time_mono_ms(), &hr->retry_after_s,
                             err);
@@ -383,6 +387,7 @@ http_req_new(struct ms_http *h, struct MHD_Connection *conn, const char *url, co
     struct http_req *hr = ms_arena_zalloc(a, sizeof(*hr));
     size_t max = h->cfg->max_body_bytes > 0 ? h->cfg->max_body_bytes : MS_MAX_BODY_BYTES;
     uint64_t id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed) + 1;
+    const char *host;
 
     hr->h = h;
     hr->start_ns = http_now_ns();
@@ -392,6 +397,8 @@ http_req_new(struct ms_http *h, struct MHD_Connection *conn, const char *url, co
     hr->r.route = "unmatched";
     hr->r.cfg = h->cfg;
     hr->r.request_id = ms_arena_printf(a, "r-%s%08" PRIx64, h->id_prefix, id);
+    host = http_header(conn, MHD_HTTP_HEADER_HOST);
+    hr->r.host = host != NULL ? ms_arena_strdup(a, host) : NULL;
     ms_buf_init(&hr->r.body, max);
     ms_arena_defer(a, ms_buf_release_cb, &hr->r.body);
     /* Refuse early what would only be discarded: such a body is read but never stored. */

@@ -1,8 +1,8 @@
 /*
  * workers.h: the worker pool of `modelsync serve`. N threads, each with its own store handle,
  * claim queued executions from the store (the work queue), run them with the engine and renew
- * their lease between batches. A reaper pass (at start and every lease period) marks executions
- * whose node died as interrupted. Threads named here: "worker-N" (workers.c).
+ * their lease between batches. A reaper pass (at start and every half lease period) marks
+ * executions whose node died as interrupted. Threads named here: "worker-N" (workers.c).
  */
 #ifndef MS_WORKERS_WORKERS_H
 #define MS_WORKERS_WORKERS_H
