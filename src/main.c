@@ -50,9 +50,12 @@ static const char usage_main[] =
     "options of every command (each also read from the environment):\n"
     "  --data DIR            MODELSYNC_DATA      state directory (default ./data)\n"
     "  --store URL           MODELSYNC_STORE     sqlite:PATH (default sqlite:<data>/modelsync.db)\n"
-    "  --listen ADDR:PORT    MODELSYNC_LISTEN    API address (default 127.0.0.1:8080; port 0 picks one)\n"
-    "  --workers N           MODELSYNC_WORKERS   concurrent executions on this node (default: CPUs)\n"
-    "  --secret-file PATH    MODELSYNC_SECRET_FILE  deployment key file (default <data>/secret.key);\n"
+    "  --listen ADDR:PORT    MODELSYNC_LISTEN    API address (default 127.0.0.1:8080; port 0 picks "
+    "one)\n"
+    "  --workers N           MODELSYNC_WORKERS   concurrent executions on this node (default: "
+    "CPUs)\n"
+    "  --secret-file PATH    MODELSYNC_SECRET_FILE  deployment key file (default "
+    "<data>/secret.key);\n"
     "                        MODELSYNC_SECRET    the key itself, 64 hex characters\n"
     "  --rate-limit N        MODELSYNC_RATE_LIMIT   requests per key per minute (default 0 = off)\n"
     "  --http-threads N      MODELSYNC_HTTP_THREADS HTTP pool threads (default: CPUs)\n"
@@ -95,7 +98,8 @@ static const char usage_migrate[] = "usage: modelsync migrate [options]\n"
 static int
 die(const char *what, const struct ms_error *err)
 {
-    fprintf(stderr, "modelsync: %s: %s\n", what, err->msg[0] ? err->msg : ms_status_name(err->status));
+    fprintf(stderr, "modelsync: %s: %s\n", what,
+            err->msg[0] ? err->msg : ms_status_name(err->status));
     return 1;
 }
 
@@ -234,7 +238,8 @@ cmd_serve(struct ms_config *cfg, int argc, char **argv)
 
     while (sigwait(&sigs, &sig) != 0)
         ;
-    ms_log(MS_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", (char *)NULL);
+    ms_log(MS_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+           (char *)NULL);
     ms_http_stop(http);
     ms_workers_stop(workers);
     remove_port_file(cfg);
@@ -306,13 +311,13 @@ print_keys(const struct ms_api_key *keys, size_t n, bool as_json)
         if (k->revoked_at)
             ms_time_format(k->revoked_at, revoked);
         if (!as_json) {
-            printf("%s  %-12s  %s  org %s  %s%s\n", k->id, kind_name(k->kind), k->label,
-                   k->org_id, created, k->revoked_at ? "  revoked" : "");
+            printf("%s  %-12s  %s  org %s  %s%s\n", k->id, kind_name(k->kind), k->label, k->org_id,
+                   created, k->revoked_at ? "  revoked" : "");
             continue;
         }
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", k->id, "organization_id",
-                              k->org_id, "kind", kind_name(k->kind), "label", k->label,
-                              "created_at", created);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", k->id, "organization_id", k->org_id,
+                      "kind", kind_name(k->kind), "label", k->label, "created_at", created);
         if (k->user_id != NULL)
             json_object_set_new(o, "user_id", json_string(k->user_id));
         if (k->revoked_at)

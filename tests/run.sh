@@ -18,7 +18,7 @@ trap 'pg_stop; rm -f "$RESULTS"' EXIT
 echo "== unit tests"
 ./build/test/unit --jobs 2 >"$RESULTS.unit" 2>&1
 urc=$?
-tail -n 40 "$RESULTS.unit" | grep -E 'FAIL|CRASH|Assertion|error|Synthesis' | tail -n 30
+tail -n 40 "$RESULTS.unit" | grep -E '\[FAIL\]|CRASH|Synthesis' | tail -n 30
 syn=$(grep -o 'Tested: [0-9]* | Passing: [0-9]* | Failing: [0-9]* | Crashing: [0-9]*' "$RESULTS.unit" | tail -n 1)
 if [ -n "$syn" ]; then
     p=$(echo "$syn" | sed 's/.*Passing: \([0-9]*\).*/\1/')

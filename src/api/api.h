@@ -28,31 +28,31 @@ struct ms_kv {
 };
 
 struct ms_req {
-    struct ms_arena *arena;  /* the request's: everything below lives here */
-    const char *method;      /* "GET", "POST", ... */
-    const char *path;        /* as received, without the query string */
-    const char *route;       /* the matched pattern, "/api/syncs/{id}" (metrics, logs) */
+    struct ms_arena *arena; /* the request's: everything below lives here */
+    const char *method;     /* "GET", "POST", ... */
+    const char *path;       /* as received, without the query string */
+    const char *route;      /* the matched pattern, "/api/syncs/{id}" (metrics, logs) */
     struct ms_kv params[MS_MAX_PATH_PARAMS]; /* path parameters by pattern name */
     size_t nparams;
-    struct ms_kv *query;     /* query arguments in order; a repeated key appears twice */
+    struct ms_kv *query; /* query arguments in order; a repeated key appears twice */
     size_t nquery;
-    struct ms_buf body;      /* request body (capped); "" when none */
-    const char *request_id;  /* for logs and 5xx messages */
-    struct ms_auth auth;     /* the caller; zeroed on public routes */
-    struct ms_store *store;  /* this thread's handle, borrowed */
+    struct ms_buf body;     /* request body (capped); "" when none */
+    const char *request_id; /* for logs and 5xx messages */
+    struct ms_auth auth;    /* the caller; zeroed on public routes */
+    struct ms_store *store; /* this thread's handle, borrowed */
     const struct ms_config *cfg;
 
     /* The reply, set by the handler (http/reply.c sends it and owns reply). */
-    int status;              /* HTTP status; 0 means 200 */
-    json_t *reply;           /* body; NULL with status 204 */
-    const char *reply_text;  /* raw body instead of JSON (metrics, log files); arena */
+    int status;             /* HTTP status; 0 means 200 */
+    json_t *reply;          /* body; NULL with status 204 */
+    const char *reply_text; /* raw body instead of JSON (metrics, log files); arena */
     size_t reply_text_len;
-    const char *reply_type;  /* Content-Type for reply_text */
-    const char *location;    /* Location header (302) */
+    const char *reply_type; /* Content-Type for reply_text */
+    const char *location;   /* Location header (302) */
 
-    const char *host;        /* Host request header (arena), NULL when absent: self URLs */
-    const char *reply_file;  /* path of a file streamed as the body instead (log files; B6):
-                                http/reply.c opens it at send time, missing → 404; arena */
+    const char *host;       /* Host request header (arena), NULL when absent: self URLs */
+    const char *reply_file; /* path of a file streamed as the body instead (log files; B6):
+                               http/reply.c opens it at send time, missing → 404; arena */
 };
 
 typedef enum ms_status (*ms_handler)(struct ms_req *req, struct ms_error *err);

@@ -27,9 +27,9 @@
 #define MS_CX_TIMEOUT_S 10                    /* connect / request timeout for remote systems */
 
 enum {
-    MS_CX_SOURCE = 1 << 0, /* fields(), read_begin(), read(), read_end() are set */
-    MS_CX_DEST = 1 << 1,   /* objects(), object_fields(), write_begin(), write(), write_end() */
-    MS_CX_CREATE = 1 << 2, /* create_object() is set: target creation */
+    MS_CX_SOURCE = 1 << 0,   /* fields(), read_begin(), read(), read_end() are set */
+    MS_CX_DEST = 1 << 1,     /* objects(), object_fields(), write_begin(), write(), write_end() */
+    MS_CX_CREATE = 1 << 2,   /* create_object() is set: target creation */
     MS_CX_FREEFORM = 1 << 3, /* destination fields are free-form: any mapping target is valid,
                                 object_fields() may return [] (webhook) */
     MS_CX_NOKEY = 1 << 4,    /* destination cannot address a record by key (files): update,
@@ -73,16 +73,16 @@ struct ms_connector;
 
 /* What one execution writes, fixed for its duration (write_begin .. write_end). */
 struct ms_write_plan {
-    const char *object;            /* target object id ("public.users", "out.csv", "records") */
-    const char *mode;              /* sync mode (API.md §4.1) */
-    size_t ncols;                  /* mapped target fields, in op value order */
-    const char *const *cols;       /* target field ids [ncols] */
-    const char *const *types;      /* UtilFieldType of each column's source [ncols] */
-    const char *key_col;           /* identity target field (one of cols), NULL without identity */
+    const char *object;       /* target object id ("public.users", "out.csv", "records") */
+    const char *mode;         /* sync mode (API.md §4.1) */
+    size_t ncols;             /* mapped target fields, in op value order */
+    const char *const *cols;  /* target field ids [ncols] */
+    const char *const *types; /* UtilFieldType of each column's source [ncols] */
+    const char *key_col;      /* identity target field (one of cols), NULL without identity */
     const char *sync_id;
     const char *execution_id;
-    bool full;                     /* replace without identity / snapshot: the run sends every
-                                      record and the object must end up holding exactly them */
+    bool full; /* replace without identity / snapshot: the run sends every
+                  record and the object must end up holding exactly them */
 };
 
 enum ms_op_kind { MS_OP_INSERT, MS_OP_UPDATE, MS_OP_UPSERT, MS_OP_DELETE };
@@ -98,8 +98,8 @@ struct ms_op {
 
 /* A batch of operations for write(); at most MS_ROWS_DEFAULT-ish, all in one arena. */
 struct ms_ops {
-    struct ms_arena *arena;            /* batch arena: connectors may allocate here */
-    const struct ms_write_plan *plan;  /* borrowed from write_begin() */
+    struct ms_arena *arena;           /* batch arena: connectors may allocate here */
+    const struct ms_write_plan *plan; /* borrowed from write_begin() */
     size_t n;
     struct ms_op *op;
 };
@@ -109,13 +109,13 @@ struct ms_cx { /* one open connection; implementations embed it as their first m
 };
 
 struct ms_connector {
-    unsigned abi;             /* MS_CONNECTOR_ABI when the connector was built */
-    const char *type;         /* id in GET /api/connection_types: "postgresql" */
-    const char *name;         /* display name: "PostgreSQL" */
-    unsigned flags;           /* MS_CX_* */
-    size_t size;              /* sizeof the implementation's struct */
+    unsigned abi;                /* MS_CONNECTOR_ABI when the connector was built */
+    const char *type;            /* id in GET /api/connection_types: "postgresql" */
+    const char *name;            /* display name: "PostgreSQL" */
+    unsigned flags;              /* MS_CX_* */
+    size_t size;                 /* sizeof the implementation's struct */
     const char *const *secrets;  /* NULL-terminated configuration members that are secret */
-    const char *schema;       /* JSON Schema text of the configuration (C4), draft 2020-12 */
+    const char *schema;          /* JSON Schema text of the configuration (C4), draft 2020-12 */
     const char *target_creation; /* TargetCreator JSON text (B7), NULL if not supported */
 
     /* Configuration check without I/O: types, required and extra members (400 naming it). */

@@ -18,7 +18,7 @@ struct ms_buf {
 /* Caller owns the storage of b; max must be > 0. */
 void ms_buf_init(struct ms_buf *b, size_t max);
 void ms_buf_release(struct ms_buf *b);
-void ms_buf_release_cb(void *b); /* ms_defer_fn adapter for ms_buf_release */
+void ms_buf_release_cb(void *b);     /* ms_defer_fn adapter for ms_buf_release */
 void ms_buf_reset(struct ms_buf *b); /* len = 0, keeps the allocation */
 
 enum ms_status ms_buf_add(struct ms_buf *b, const void *data, size_t n);

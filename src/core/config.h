@@ -14,16 +14,16 @@
 #define MS_DEFAULT_LISTEN "127.0.0.1:8080"
 
 struct ms_config {
-    char *data_dir;                     /* owned; absolute or relative to the cwd */
-    char *store_url;                    /* owned; "sqlite:PATH" or "postgres://..." */
-    char *listen_host;                  /* owned; "127.0.0.1" */
-    int listen_port;                    /* 0 = pick a free port */
-    int workers;                        /* concurrent executions on this node */
-    char *secret_file;                  /* owned; NULL when the key came from MODELSYNC_SECRET */
-    uint8_t secret[MS_SECRET_KEY_LEN];  /* seals secrets, signs page tokens and log URLs */
-    size_t max_body_bytes;              /* MS_MAX_BODY_BYTES unless overridden */
-    int rate_limit_per_min;             /* requests per key per minute; 0 = off */
-    int http_threads;                   /* MHD pool size; 0 = number of CPUs */
+    char *data_dir;                    /* owned; absolute or relative to the cwd */
+    char *store_url;                   /* owned; "sqlite:PATH" or "postgres://..." */
+    char *listen_host;                 /* owned; "127.0.0.1" */
+    int listen_port;                   /* 0 = pick a free port */
+    int workers;                       /* concurrent executions on this node */
+    char *secret_file;                 /* owned; NULL when the key came from MODELSYNC_SECRET */
+    uint8_t secret[MS_SECRET_KEY_LEN]; /* seals secrets, signs page tokens and log URLs */
+    size_t max_body_bytes;             /* MS_MAX_BODY_BYTES unless overridden */
+    int rate_limit_per_min;            /* requests per key per minute; 0 = off */
+    int http_threads;                  /* MHD pool size; 0 = number of CPUs */
 };
 
 /*
@@ -34,8 +34,7 @@ struct ms_config {
  * without its value or with a bad value → MS_EINVAL naming it. Does not touch the disk.
  * cfg is overwritten; release it with ms_config_release() even on failure.
  */
-enum ms_status ms_config_load(struct ms_config *cfg, int *argc, char **argv,
-                              struct ms_error *err);
+enum ms_status ms_config_load(struct ms_config *cfg, int *argc, char **argv, struct ms_error *err);
 
 /*
  * Create the data directory (0700) if missing and load or create the secret key

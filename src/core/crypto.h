@@ -62,8 +62,8 @@ void ms_b64_encode(const void *data, size_t n, char *out);
  * altered. *plain_out is a new NUL-terminated string the caller frees.
  */
 char *ms_seal(const uint8_t key[MS_SECRET_KEY_LEN], const char *plaintext);
-enum ms_status ms_unseal(const uint8_t key[MS_SECRET_KEY_LEN], const char *sealed,
-                         char **plain_out, struct ms_error *err);
+enum ms_status ms_unseal(const uint8_t key[MS_SECRET_KEY_LEN], const char *sealed, char **plain_out,
+                         struct ms_error *err);
 bool ms_is_sealed(const char *s);
 
 /* Lowercase hex encoding of n bytes into out (room for 2n + 1). */

@@ -15,27 +15,28 @@
 #include "model/model.h"
 #include "store/store.h"
 
-#define MS_LEASE_MS 30000     /* a claim lapses this long after its last renewal */
-#define MS_TEST_RUN_RECORDS 10 /* `test: true` processes at most this many changed records (D12) */
+#define MS_LEASE_MS 30000      /* a claim lapses this long after its last renewal */
+#define MS_TEST_RUN_RECORDS 10 /* `test: true` processes at most this many changed records (D12)   \
+                                */
 
 /* Where each phase spent its time (S11), and how much it moved. */
 struct ms_engine_stats {
     int64_t rows_read;
-    int64_t rows_written;   /* ops sent to the target */
-    int64_t read_us;        /* source reads */
-    int64_t transform_us;   /* filter, override, map, hash, diff */
-    int64_t write_us;       /* target writes */
-    int64_t snapshot_us;    /* snapshot load + commits */
+    int64_t rows_written; /* ops sent to the target */
+    int64_t read_us;      /* source reads */
+    int64_t transform_us; /* filter, override, map, hash, diff */
+    int64_t write_us;     /* target writes */
+    int64_t snapshot_us;  /* snapshot load + commits */
     int64_t total_us;
 };
 
 struct ms_engine_opts {
-    const char *node;          /* holder of the execution's lease (worker identity) */
-    int64_t lease_ms;          /* renewed between batches; MS_LEASE_MS when 0 */
-    size_t batch_rows;         /* rows per read batch; MS_ROWS_DEFAULT when 0 */
-    const char *log_dir;       /* record logs: <log_dir>/<sync_id>/<execution_id>/<type>.jsonl */
-    const uint8_t *secret;     /* deployment key: unseals connection configurations */
-    atomic_bool *stop;         /* process shutdown: end after the current batch (may be NULL) */
+    const char *node;      /* holder of the execution's lease (worker identity) */
+    int64_t lease_ms;      /* renewed between batches; MS_LEASE_MS when 0 */
+    size_t batch_rows;     /* rows per read batch; MS_ROWS_DEFAULT when 0 */
+    const char *log_dir;   /* record logs: <log_dir>/<sync_id>/<execution_id>/<type>.jsonl */
+    const uint8_t *secret; /* deployment key: unseals connection configurations */
+    atomic_bool *stop;     /* process shutdown: end after the current batch (may be NULL) */
     /* Called after every batch (may be NULL): the CLI's progress line. */
     void (*progress)(void *ud, const struct ms_counts *c, const struct ms_engine_stats *st);
     void *progress_ud;

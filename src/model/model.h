@@ -34,11 +34,11 @@ struct ms_auth {
     enum ms_actor_kind kind;
     char key_id[MS_UUID_LEN + 1];
     char org_id[MS_UUID_LEN + 1];
-    const char *org_name;             /* arena */
-    char user_id[MS_UUID_LEN + 1];    /* "" unless kind == MS_ACTOR_USER */
-    const char *user_email;           /* arena; NULL unless a user */
-    const char *user_name;            /* arena; NULL unless a user */
-    char cred_hash[64 + 1];           /* SHA-256 hex of the credential: idempotency scope */
+    const char *org_name;          /* arena */
+    char user_id[MS_UUID_LEN + 1]; /* "" unless kind == MS_ACTOR_USER */
+    const char *user_email;        /* arena; NULL unless a user */
+    const char *user_name;         /* arena; NULL unless a user */
+    char cred_hash[64 + 1];        /* SHA-256 hex of the credential: idempotency scope */
 };
 
 struct ms_org {
@@ -60,21 +60,21 @@ struct ms_api_key {
     const char *org_id;
     const char *user_id; /* NULL for organization keys */
     enum ms_actor_kind kind;
-    const char *hash;    /* SHA-256 hex of the key; the key itself is never stored */
-    const char *label;   /* "msu_AbCd…": the first characters, to recognise it in lists */
+    const char *hash;  /* SHA-256 hex of the key; the key itself is never stored */
+    const char *label; /* "msu_AbCd…": the first characters, to recognise it in lists */
     int64_t created_at;
-    int64_t revoked_at;  /* 0 while valid */
+    int64_t revoked_at; /* 0 while valid */
 };
 
 struct ms_connection {
     const char *id;
     const char *org_id;
     const char *name;
-    const char *type;        /* connector type: "postgresql" */
-    json_t *config;          /* secrets sealed ("v1:…") as stored; see ms_conn_config_* */
-    const char *status;      /* "healthy", "unhealthy", "pending" */
-    const char *status_error;/* NULL when healthy */
-    json_t *policies;        /* uuid[] (may be NULL) */
+    const char *type;         /* connector type: "postgresql" */
+    json_t *config;           /* secrets sealed ("v1:…") as stored; see ms_conn_config_* */
+    const char *status;       /* "healthy", "unhealthy", "pending" */
+    const char *status_error; /* NULL when healthy */
+    json_t *policies;         /* uuid[] (may be NULL) */
     const char *healthcheck_interval; /* NULL when unset */
     int64_t created_at, updated_at;
     struct ms_actor created_by, updated_by;
@@ -86,12 +86,12 @@ struct ms_model {
     const char *org_id;
     const char *connection_id;
     const char *name;
-    const char *type;       /* source connection's type */
-    json_t *config;         /* model configuration: {"table": …} or {"query": …} or {"file": …} */
-    json_t *fields;         /* ModelField[] (discovered + additional), as served */
-    json_t *doc;            /* the other stored request members: identifier, tracking_columns,
-                               relations, labels, policies, additional_fields, enricher */
-    int64_t version;        /* 1 on create, +1 per update */
+    const char *type; /* source connection's type */
+    json_t *config;   /* model configuration: {"table": …} or {"query": …} or {"file": …} */
+    json_t *fields;   /* ModelField[] (discovered + additional), as served */
+    json_t *doc;      /* the other stored request members: identifier, tracking_columns,
+                         relations, labels, policies, additional_fields, enricher */
+    int64_t version;  /* 1 on create, +1 per update */
     int64_t created_at, updated_at;
     struct ms_actor created_by, updated_by;
 };
@@ -104,9 +104,9 @@ struct ms_sync {
     bool active;
     const char *mode;
     const char *target_connection_id;
-    const char *target_object;  /* NULL until known */
-    json_t *config;             /* the stored configuration: every writable SyncResponse member */
-    json_t *model_ids;          /* uuid[] derived from config */
+    const char *target_object; /* NULL until known */
+    json_t *config;            /* the stored configuration: every writable SyncResponse member */
+    json_t *model_ids;         /* uuid[] derived from config */
     int64_t created_at, updated_at;
     struct ms_actor created_by, updated_by;
 };
@@ -129,8 +129,8 @@ void ms_json_set_time(json_t *obj, const char *key, int64_t ms);
  * MS_EINVAL naming the member.
  */
 enum ms_status ms_conn_config_seal(const json_t *cfg, const json_t *prev,
-                                   const char *const *secrets, const uint8_t *key,
-                                   json_t **out, struct ms_error *err);
+                                   const char *const *secrets, const uint8_t *key, json_t **out,
+                                   struct ms_error *err);
 
 /* New reference copy with sealed members decrypted, for opening the connector. */
 enum ms_status ms_conn_config_unseal(const json_t *sealed, const char *const *secrets,
@@ -149,15 +149,15 @@ enum ms_status ms_json_opt_str(const json_t *obj, const char *key, const char *p
                                const char **out, struct ms_error *err);
 enum ms_status ms_json_opt_bool(const json_t *obj, const char *key, const char *path, bool *out,
                                 struct ms_error *err);
-enum ms_status ms_json_opt_obj(const json_t *obj, const char *key, const char *path,
-                               json_t **out, struct ms_error *err);
-enum ms_status ms_json_opt_arr(const json_t *obj, const char *key, const char *path,
-                               json_t **out, struct ms_error *err);
+enum ms_status ms_json_opt_obj(const json_t *obj, const char *key, const char *path, json_t **out,
+                               struct ms_error *err);
+enum ms_status ms_json_opt_arr(const json_t *obj, const char *key, const char *path, json_t **out,
+                               struct ms_error *err);
 /* Required variants: absent or null → MS_EINVAL "path: required". */
 enum ms_status ms_json_req_str(const json_t *obj, const char *key, const char *path,
                                const char **out, struct ms_error *err);
-enum ms_status ms_json_req_obj(const json_t *obj, const char *key, const char *path,
-                               json_t **out, struct ms_error *err);
+enum ms_status ms_json_req_obj(const json_t *obj, const char *key, const char *path, json_t **out,
+                               struct ms_error *err);
 
 /*
  * Refuse members of obj not in allowed[] (NULL-terminated): MS_EINVAL "path.member: unknown
@@ -288,17 +288,16 @@ enum ms_status ms_filter_logic_parse(struct ms_arena *a, const char *text, struc
 enum ms_status ms_filter_logic_bind(struct ms_flx *ast, const json_t *filters,
                                     struct ms_error *err);
 
-
 /* ---- executions (model/execution.c) ---- */
 
 /* ExecutionCounts (API.md §3.12); the JSON keys are irregular on purpose. */
 struct ms_counts {
-    int64_t total;    /* records processed (new, changed and removed) */
+    int64_t total; /* records processed (new, changed and removed) */
     int64_t insert;
     int64_t update;
     int64_t upserts;
     int64_t delete;
-    int64_t error;    /* records the target rejected */
+    int64_t error; /* records the target rejected */
     int64_t warnings;
 };
 
@@ -307,15 +306,15 @@ struct ms_execution {
     const char *id;
     const char *org_id;
     const char *sync_id;
-    const char *type;     /* manual, scheduled, runafter, continuous, test, resync (D15) */
-    const char *status;   /* UtilExecutionStatus (API.md §4.3) */
-    json_t *options;      /* {"resync": bool, "test": bool, "identities": [..]} as started */
-    json_t *errors;       /* string[] of run-level errors (may be NULL = []) */
+    const char *type;   /* manual, scheduled, runafter, continuous, test, resync (D15) */
+    const char *status; /* UtilExecutionStatus (API.md §4.3) */
+    json_t *options;    /* {"resync": bool, "test": bool, "identities": [..]} as started */
+    json_t *errors;     /* string[] of run-level errors (may be NULL = []) */
     struct ms_counts counts;
     int64_t created_at, started_at, completed_at; /* 0 = not yet */
     bool cancel_requested;
-    const char *node;     /* the worker holding the lease, NULL when unclaimed */
-    int64_t lease_until;  /* ms; the claim lapses after this unless renewed */
+    const char *node;    /* the worker holding the lease, NULL when unclaimed */
+    int64_t lease_until; /* ms; the claim lapses after this unless renewed */
 };
 
 /* Is status terminal (completed, failed, canceled, interrupted)? */
