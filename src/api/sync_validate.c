@@ -384,29 +384,40 @@ sv_mode(struct sv_ctx *c, const json_t *obj, const char *what, struct ms_error *
     return MS_OK;
 }
 
-/* Add {name, type} to cols unless a column of that name is there. */
+/* Add {name, type} (and "identity": true when identity) to cols unless a column of that name
+ * is there. */
 static void
-sv_column(json_t *cols, const char *name, const char *type)
+sv_column(json_t *cols, const char *name, const char *type, bool identity)
 {
     if (name != NULL && sv_find(cols, "name", name) == NULL)
-        json_array_append_new(cols, json_pack("{s:s, s:s}", "name", name, "type", type));
+        json_array_append_new(cols, json_pack("{s:s, s:s, s:o*}", "name", name, "type", type,
+                                              "identity", identity ? json_true() : NULL));
 }
 
-/* The columns of a new target object: the identity target, then every mapping target. */
+/*
+ * The columns of a new target object: the identity target, then every mapping target. The
+ * identity target is marked so that a database connector makes it unique, which gives every
+ * keyed write an index (without one each insert-if-absent, update and upsert scans the table);
+ * not in append mode, where a changed record is written as another row with the same key.
+ */
 static json_t *
 sv_columns(struct sv_ctx *c)
 {
     static const char *const arrs[] = {"fields", "override_fields"};
     json_t *cols = ms_api_keep(c->req, json_array()), *id = json_object_get(c->config, "identity"),
            *v;
+    const char *mode = sv_str(c->config, "mode");
+    bool unique = mode == NULL || strcmp(mode, "append") != 0;
     size_t i;
 
     if (id != NULL)
-        sv_column(cols, sv_str(id, "target"), sv_source_type(c, json_object_get(id, "source")));
+        sv_column(cols, sv_str(id, "target"), sv_source_type(c, json_object_get(id, "source")),
+                  unique);
     for (size_t a = 0; a < MS_ARRAY_LEN(arrs); a++)
         json_array_foreach(json_object_get(c->config, arrs[a]), i, v)
         {
-            sv_column(cols, sv_str(v, "target"), sv_source_type(c, json_object_get(v, "source")));
+            sv_column(cols, sv_str(v, "target"), sv_source_type(c, json_object_get(v, "source")),
+                      false);
         }
     return cols;
 }

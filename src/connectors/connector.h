@@ -150,6 +150,10 @@ struct ms_connector {
     /*
      * Target creation: create an object from props (Target.create) with columns for fields
      * ([{"name","type"}]); *object_out is the new object's id (a new malloc'd string).
+     * A field may also carry "identity": true (at most one, the sync's identity target, except
+     * in append mode): a database connector makes that column unique, so the keyed writes'
+     * lookups use an index, and refuses a non-boolean identity (MS_EINVAL naming "fields");
+     * connectors without indexes (files) ignore the member.
      */
     enum ms_status (*create_object)(struct ms_cx *cx, const json_t *props, const json_t *fields,
                                     char **object_out, struct ms_error *err);

@@ -728,7 +728,10 @@ pg_column_type(const char *type)
     return "text";
 }
 
-/* Append "(col type, …)" for fields [{"name","type"}] to ddl. */
+/*
+ * Append "(col type, …)" for fields [{"name","type","identity"?}] to ddl. An identity column
+ * is UNIQUE: its index serves every keyed write's lookup and lets the writes use ON CONFLICT.
+ */
 static enum ms_status
 pg_create_columns(struct pg_cx *s, const json_t *fields, struct ms_buf *ddl, struct ms_error *err)
 {
@@ -743,6 +746,7 @@ pg_create_columns(struct pg_cx *s, const json_t *fields, struct ms_buf *ddl, str
     {
         const char *name = json_string_value(json_object_get(f, "name"));
         const char *type = json_string_value(json_object_get(f, "type"));
+        const json_t *identity = json_object_get(f, "identity");
         char *q;
 
         if (name == NULL || (n = strlen(name)) == 0 || n > PG_NAME_BYTES ||
@@ -753,10 +757,14 @@ pg_create_columns(struct pg_cx *s, const json_t *fields, struct ms_buf *ddl, str
             if (strcmp(name,
                        json_string_value(json_object_get(json_array_get(fields, j), "name"))) == 0)
                 return ms_fail_at(err, MS_EINVAL, "fields", "column \"%s\" appears twice", name);
+        if (identity != NULL && !json_is_boolean(identity))
+            return ms_fail_at(err, MS_EINVAL, "fields", "column %zu: identity must be a boolean",
+                              i + 1);
         q = PQescapeIdentifier(s->conn, name, n);
         if (q == NULL)
             return ms_fail_at(err, MS_EINVAL, "fields", "column %zu: not a valid name", i + 1);
-        ms_buf_addf(ddl, "%s%s %s", i > 0 ? ", " : "", q, pg_column_type(type));
+        ms_buf_addf(ddl, "%s%s %s%s", i > 0 ? ", " : "", q, pg_column_type(type),
+                    json_is_true(identity) ? " UNIQUE" : "");
         PQfreemem(q);
     }
     ms_buf_addc(ddl, ')');

@@ -1079,6 +1079,25 @@ pgt_expect_column(const char *schema, const char *table, const char *col, const 
     PQclear(res);
 }
 
+/* pg_indexes of schema.table: want_unique unique indexes on exactly (col), want_all in all. */
+static void
+pgt_expect_indexes(const char *schema, const char *table, const char *col, int want_unique,
+                   int want_all)
+{
+    static const char sql[] =
+        "SELECT count(*) FILTER (WHERE indexdef LIKE 'CREATE UNIQUE INDEX % USING btree (' ||"
+        " quote_ident($3) || ')'), count(*) FROM pg_indexes WHERE schemaname = $1 AND"
+        " tablename = $2";
+    const char *params[3] = {schema, table, col};
+    PGresult *res = PQexecParams(pgt_conn, sql, 3, NULL, params, NULL, NULL, 0);
+
+    cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(pgt_conn));
+    cr_expect_eq(atoi(PQgetvalue(res, 0, 0)), want_unique, "unique indexes of %s.%s on %s", schema,
+                 table, col);
+    cr_expect_eq(atoi(PQgetvalue(res, 0, 1)), want_all, "indexes of %s.%s", schema, table);
+    PQclear(res);
+}
+
 Test(cx_pg, create_object)
 {
     struct ms_cx *cx;
@@ -1089,8 +1108,8 @@ Test(cx_pg, create_object)
     pgt_need_server();
     cx = pgt_open();
     props = json_pack("{s:s, s:s}", "schema", pgt_schema, "table", "made");
-    fields = pgt_json("[{\"name\": \"id\", \"type\": \"number\"},"
-                      " {\"name\": \"Full Name\", \"type\": \"string\"},"
+    fields = pgt_json("[{\"name\": \"id\", \"type\": \"number\", \"identity\": true},"
+                      " {\"name\": \"Full Name\", \"type\": \"string\", \"identity\": false},"
                       " {\"name\": \"ok\", \"type\": \"boolean\"},"
                       " {\"name\": \"at\", \"type\": \"datetime\"},"
                       " {\"name\": \"doc\", \"type\": \"object\"},"
@@ -1108,6 +1127,7 @@ Test(cx_pg, create_object)
     pgt_expect_column(pgt_schema, "made", "doc", "jsonb");
     pgt_expect_column(pgt_schema, "made", "arr", "jsonb");
     pgt_expect_column(pgt_schema, "made", "other", "text");
+    pgt_expect_indexes(pgt_schema, "made", "id", 1, 1);
     cr_expect_eq(ms_connector_postgresql.create_object(cx, props, fields, &obj, &err), MS_EUNPROC,
                  "exists");
     cr_expect_str_eq(err.field, "target.create.table");
@@ -1120,6 +1140,17 @@ Test(cx_pg, create_object)
     snprintf(want, sizeof(want), "public.%s", pgt_made);
     cr_expect_str_eq(obj, want);
     free(obj);
+    obj = NULL;
+    pgt_expect_indexes("public", pgt_made, "id", 1, 1);
+    json_decref(props);
+    json_decref(fields);
+    /* No identity: no index. */
+    props = json_pack("{s:s, s:s}", "schema", pgt_schema, "table", "made_plain");
+    fields = pgt_json("[{\"name\": \"id\", \"type\": \"number\"}]");
+    cr_assert_eq(ms_connector_postgresql.create_object(cx, props, fields, &obj, &err), MS_OK, "%s",
+                 err.msg);
+    free(obj);
+    pgt_expect_indexes(pgt_schema, "made_plain", "id", 0, 0);
     json_decref(props);
     json_decref(fields);
     ms_cx_close(cx);
@@ -1144,6 +1175,7 @@ Test(cx_pg, create_object_errors)
         {"{\"table\": \"t\"}", "[{\"name\": \"\"}]", "fields", MS_EINVAL},
         {"{\"table\": \"t\"}", "[{\"type\": \"string\"}]", "fields", MS_EINVAL},
         {"{\"table\": \"t\"}", "[{\"name\": \"a\"}, {\"name\": \"a\"}]", "fields", MS_EINVAL},
+        {"{\"table\": \"t\"}", "[{\"name\": \"a\", \"identity\": \"yes\"}]", "fields", MS_EINVAL},
     };
     struct ms_cx *cx;
     struct ms_error err;

@@ -725,3 +725,62 @@ Test(cx_sqlite, create_object)
     cr_expect_eq(cx->impl->object_fields(cx, "t2", &out, &err), MS_ENOTFOUND, "nothing created");
     ms_cx_close(cx);
 }
+
+/* Indexes of table (PRAGMA index_list) that are unique and cover exactly column; *all_out
+ * counts every index of the table. */
+static int
+sq_unique_indexes(const char *table, const char *column, int *all_out)
+{
+    static const char sql[] =
+        "SELECT il.\"unique\" AND (SELECT count(*) FROM pragma_index_info(il.name)) = 1 AND "
+        "(SELECT name FROM pragma_index_info(il.name)) = ?2 FROM pragma_index_list(?1) AS il";
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = 0, all = 0;
+
+    cr_assert_eq(sqlite3_open_v2(sq_db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        n += sqlite3_column_int(st, 0);
+        all++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    *all_out = all;
+    return n;
+}
+
+/* The identity target of a new table gets a unique index; other columns get none. */
+Test(cx_sqlite, create_object_identity)
+{
+    struct ms_cx *cx = sq_open();
+    struct ms_error err;
+    char *id = NULL;
+    int all = -1;
+
+    cr_assert_eq(sq_create(cx, "{\"table\": \"keyed\"}",
+                           "[{\"name\": \"k\", \"type\": \"number\", \"identity\": true},"
+                           " {\"name\": \"v\", \"type\": \"string\", \"identity\": false}]",
+                           &id, &err),
+                 MS_OK, "%s", err.msg);
+    free(id);
+    cr_expect_eq(sq_unique_indexes("keyed", "k", &all), 1, "a unique index on k");
+    cr_expect_eq(all, 1, "and no other index");
+    cr_expect_eq(sq_unique_indexes("keyed", "v", &all), 0);
+
+    cr_assert_eq(sq_create(cx, "{\"table\": \"plain\"}",
+                           "[{\"name\": \"k\", \"type\": \"number\"}]", &id, &err),
+                 MS_OK, "%s", err.msg);
+    free(id);
+    cr_expect_eq(sq_unique_indexes("plain", "k", &all), 0);
+    cr_expect_eq(all, 0, "no identity, no index");
+
+    sq_expect_err(sq_create(cx, "{\"table\": \"t3\"}",
+                            "[{\"name\": \"k\", \"type\": \"number\", \"identity\": 1}]", &id,
+                            &err),
+                  MS_EINVAL, &err, "fields", "identity not a boolean");
+    cr_expect_null(id);
+    ms_cx_close(cx);
+}
