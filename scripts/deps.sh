@@ -23,6 +23,10 @@ need_cmd sqlite3 sqlite3
 need_cmd node nodejs
 need_cmd npm npm
 need_cmd python3 python3
+need_cmd clang clang
+[ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] || \
+    ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
+    missing="$missing libclang-rt-14-dev"
 [ -x /usr/lib/postgresql/15/bin/initdb ] || command -v initdb >/dev/null 2>&1 || missing="$missing postgresql"
 command -v runuser >/dev/null 2>&1 || missing="$missing util-linux"
 

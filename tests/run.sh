@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every test tier and ends with one line "N passed, N failed" over all of them:
-# Criterion unit tests, API tests against the real binary, and the SDK compatibility tests.
+# Criterion unit tests, API tests against the real binary, the fuzz targets over their committed
+# corpora, and the SDK compatibility tests.
 # A PostgreSQL server is started on loopback in a temporary directory for the duration.
 set -u
 cd "$(dirname "$0")/.."
@@ -36,6 +37,9 @@ echo "== api tests"
 for t in tests/api/[0-9]*.sh; do
     bash "$t" || status=1
 done
+
+echo "== fuzz corpus regression"
+sh tests/fuzz/regress.sh || status=1
 
 echo "== sdk tests"
 sh tests/sdk/run.sh || status=1
