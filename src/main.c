@@ -4,11 +4,12 @@
  *
  * Start order of `serve`: configuration → crypto → data directory and secret key → store
  * migration (+ first-start bootstrap) → connector registry check → signals blocked in every
- * thread → worker pool ("worker-N" threads, workers.h) → HTTP server → port file and
- * "listening on" line → sigwait().
+ * thread → worker pool ("worker-N" threads, workers.h) → scheduler ("sched" thread, sched.h)
+ * → HTTP server → port file and "listening on" line → sigwait().
  * Stop order (SIGINT/SIGTERM): stop accepting HTTP and finish in-flight requests (MHD joins its
- * pool threads, whose store handles close) → workers end their current batch (executions end
- * interrupted) and are joined → remove the port file → release the configuration.
+ * pool threads, whose store handles close) → the scheduler finishes its pass and is joined →
+ * workers end their current batch (executions end interrupted) and are joined → remove the
+ * port file → release the configuration.
  * `run` executes one execution on the main thread with the same engine.
  */
 #include <errno.h>
@@ -32,6 +33,7 @@
 #include "core/time.h"
 #include "engine/engine.h"
 #include "http/http.h"
+#include "sched/sched.h"
 #include "store/store.h"
 #include "workers/workers.h"
 
@@ -59,6 +61,8 @@ static const char usage_main[] =
     "                        MODELSYNC_SECRET    the key itself, 64 hex characters\n"
     "  --rate-limit N        MODELSYNC_RATE_LIMIT   requests per key per minute (default 0 = off)\n"
     "  --http-threads N      MODELSYNC_HTTP_THREADS HTTP pool threads (default: CPUs)\n"
+    "  --continuous-gap S    MODELSYNC_CONTINUOUS_GAP  least seconds between the runs of a\n"
+    "                        continuous sync (default 60)\n"
     "\n"
     "Run 'modelsync <command> --help' for a command's own options.\n";
 
@@ -197,6 +201,7 @@ cmd_serve(struct ms_config *cfg, int argc, char **argv)
     struct ms_store *s = NULL;
     struct ms_http *http = NULL;
     struct ms_workers *workers = NULL;
+    struct ms_sched *sched = NULL;
     sigset_t sigs;
     bool created = false;
     int sig = 0, rc;
@@ -222,12 +227,19 @@ cmd_serve(struct ms_config *cfg, int argc, char **argv)
 
     if (ms_workers_start(cfg, &workers, &err) != MS_OK)
         return die("cannot start the workers", &err);
+    ms_sched_on_queue(ms_workers_nudge);
+    if (ms_sched_start(cfg, &sched, &err) != MS_OK) {
+        ms_workers_stop(workers);
+        return die("cannot start the scheduler", &err);
+    }
     if (ms_http_start(cfg, &http, &err) != MS_OK) {
+        ms_sched_stop(sched);
         ms_workers_stop(workers);
         return die("cannot start the HTTP server", &err);
     }
     if (write_port_file(cfg, ms_http_port(http)) != 0) {
         ms_http_stop(http);
+        ms_sched_stop(sched);
         ms_workers_stop(workers);
         return 1;
     }
@@ -241,6 +253,7 @@ cmd_serve(struct ms_config *cfg, int argc, char **argv)
     ms_log(MS_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
            (char *)NULL);
     ms_http_stop(http);
+    ms_sched_stop(sched);
     ms_workers_stop(workers);
     remove_port_file(cfg);
     ms_log(MS_LOG_INFO, "stopped", (char *)NULL);

@@ -186,9 +186,10 @@ executions_cancel_sync(struct ms_req *req, struct ms_error *err)
         (st = ms_store_exec_cancel(req->store, req->arena, req->auth.org_id, y.id, NULL,
                                    ms_time_now_ms(), &affected, err)) != MS_OK)
         return st;
-    if (affected != NULL)
+    if (affected != NULL) {
+        ms_sched_wake(); /* a queued execution ends at once: run-after and continuous react */
         msg = json_sprintf("cancellation requested for execution %s", affected);
-    else
+    } else
         msg = json_string("no running execution"); /* D7: not an error */
     req->reply = ms_api_data(json_pack("{s:o}", "message", msg));
     return MS_OK;
@@ -212,7 +213,7 @@ executions_status(struct ms_req *req, struct ms_error *err)
     struct ms_sync y;
     struct ms_execution cur, last;
     json_t *data;
-    int64_t now = ms_time_now_ms(), next = 0;
+    int64_t next = 0;
     enum ms_status st;
 
     if ((st = executions_sync(req, "id", &y, err)) != MS_OK)
@@ -224,9 +225,14 @@ executions_status(struct ms_req *req, struct ms_error *err)
     st = ms_store_exec_last(req->store, req->arena, req->auth.org_id, y.id, &last, err);
     if ((st = executions_status_member(data, "last_execution", st, &last)) != MS_OK)
         return st;
-    /* Only clock schedules have a next time; manual, runafter and continuous do not. */
-    if (y.active && ms_sched_next(json_object_get(y.config, "schedule"), now, &next) == MS_OK)
+    /* The instant the scheduler fires next: none for manual, runafter, inactive syncs, and
+     * continuous ones while they run. */
+    st = ms_sched_next_run(req->store, req->arena, &y, &next, err);
+    if (st == MS_OK)
         ms_json_set_time(data, "next_execution_time", next);
+    else if (st != MS_ENOTFOUND)
+        return st;
+    ms_error_clear(err);
     req->reply = ms_api_data(json_incref(data));
     return MS_OK;
 }
@@ -307,6 +313,8 @@ executions_cancel_one(struct ms_req *req, const struct ms_execution *ex, struct 
         return ms_fail(err, MS_EINVAL, "execution %s already ended", ex->id);
     if (st == MS_ENOTFOUND)
         return ms_fail(err, MS_ENOTFOUND, "execution %s not found", ex->id);
+    if (st == MS_OK)
+        ms_sched_wake(); /* as in A10 */
     return st;
 }
 

@@ -19,6 +19,8 @@
 
 #define CONFIG_MAX_THREADS 256
 #define CONFIG_MAX_RATE 1000000
+#define CONFIG_MAX_GAP_S (7 * 86400) /* --continuous-gap: at most a week */
+#define CONFIG_GAP_S 60
 #define CONFIG_SECRET_FILE_MAX 256 /* bytes read from a secret file: 64 hex plus slack */
 
 /* What the environment and flags set that the struct cannot say by itself. */
@@ -117,6 +119,12 @@ config_set_rate(struct config_state *s, const char *name, const char *v, struct 
 }
 
 static enum ms_status
+config_set_gap(struct config_state *s, const char *name, const char *v, struct ms_error *err)
+{
+    return config_int(name, v, 0, CONFIG_MAX_GAP_S, &s->cfg->continuous_gap_s, err);
+}
+
+static enum ms_status
 config_set_secret_file(struct config_state *s, const char *name, const char *v,
                        struct ms_error *err)
 {
@@ -165,6 +173,7 @@ static const struct config_opt config_opts[] = {
     {NULL, "MODELSYNC_SECRET", config_set_secret},
     {"rate-limit", "MODELSYNC_RATE_LIMIT", config_set_rate},
     {"http-threads", "MODELSYNC_HTTP_THREADS", config_set_http_threads},
+    {"continuous-gap", "MODELSYNC_CONTINUOUS_GAP", config_set_gap},
 };
 
 static int
@@ -257,6 +266,7 @@ config_defaults(struct ms_config *cfg)
     cfg->listen_port = 8080;
     cfg->workers = config_cpus();
     cfg->max_body_bytes = MS_MAX_BODY_BYTES;
+    cfg->continuous_gap_s = CONFIG_GAP_S;
 }
 
 static char *

@@ -24,11 +24,14 @@ struct ms_config {
     size_t max_body_bytes;             /* MS_MAX_BODY_BYTES unless overridden */
     int rate_limit_per_min;            /* requests per key per minute; 0 = off */
     int http_threads;                  /* MHD pool size; 0 = number of CPUs */
+    int continuous_gap_s;              /* continuous syncs: least seconds from a run's end to
+                                          the next start (default 60) */
 };
 
 /*
  * Defaults, then the environment (MODELSYNC_DATA, _STORE, _LISTEN, _WORKERS, _SECRET (the key
- * as 64 hex characters), _SECRET_FILE, _RATE_LIMIT, _HTTP_THREADS), then flags override them.
+ * as 64 hex characters), _SECRET_FILE, _RATE_LIMIT, _HTTP_THREADS, _CONTINUOUS_GAP), then flags
+ * override them.
  * Consumes the flags it knows from argv[1..*argc) ("--data DIR" and "--data=DIR" alike) and
  * leaves the others, in order, in argv[1..*argc) for the subcommand to parse. A known flag
  * without its value or with a bad value → MS_EINVAL naming it. Does not touch the disk.

@@ -56,4 +56,11 @@ enum ms_status ms_engine_run(struct ms_store *s, const struct ms_execution *ex,
                              const struct ms_engine_opts *opts, const char **final_status,
                              struct ms_engine_stats *stats, struct ms_error *err);
 
+/*
+ * Register fn to be called, on the thread that ran it, each time ms_engine_run() has recorded
+ * an execution's terminal state in the store (the scheduler's wake-up for run-after and
+ * continuous syncs). NULL unregisters. fn must be quick and thread-safe. Any thread.
+ */
+void ms_engine_on_finish(void (*fn)(void));
+
 #endif

@@ -1,8 +1,12 @@
 /*
- * sched.h: schedules to fire times. A stored Schedule (API.md §3.8) whose frequency runs by the
- * clock (hourly, daily, weekly, custom, builder) compiles to a struct ms_cron of bitmasks; the
- * next fire time is then a few mask lookups per month, in UTC (DECISIONS.md D16). Pure
- * functions without I/O or shared state: any thread may call them.
+ * sched.h: schedules to fire times, and the scheduler thread of `modelsync serve`. A stored
+ * Schedule (API.md §3.8) whose frequency runs by the clock (hourly, daily, weekly, custom,
+ * builder) compiles to a struct ms_cron of bitmasks; the next fire time is then a few mask
+ * lookups per month, in UTC (DECISIONS.md D16). Those are pure functions: any thread may call
+ * them. The scheduler ("sched" thread, sched.c) queues the executions of active syncs when
+ * their clock slot comes, when an upstream sync's execution ends (runafter) and when their
+ * previous run ended (continuous), coordinating through the store's schedule_state so several
+ * nodes may run it (docs/schedules.md).
  */
 #ifndef MS_SCHED_SCHED_H
 #define MS_SCHED_SCHED_H
@@ -10,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "core/config.h"
 #include "core/error.h"
 
 #define MS_CRON_FIELD_MAX 128 /* characters of one schedule field; longer → MS_EINVAL */
@@ -55,5 +60,44 @@ enum ms_status ms_cron_next(const struct ms_cron *c, int64_t after_ms, int64_t *
  * (manual, continuous, runafter) or never fires, MS_EINVAL when it does not compile.
  */
 enum ms_status ms_sched_next(const json_t *schedule, int64_t after_ms, int64_t *next_ms);
+
+struct ms_arena;
+struct ms_store;
+struct ms_sync;
+struct ms_sched;
+
+/*
+ * Start the scheduler thread ("sched"): it opens its own store handle on cfg->store_url and
+ * fires the executions of active syncs (types scheduled, runafter, continuous), sleeping until
+ * the next due instant, a wake-up, or 30 s (changes made by other processes). cfg must outlive
+ * it. MS_EINVAL when MODELSYNC_TEST_CLOCK is malformed (test builds), or the store's status
+ * when it cannot be opened. Main thread, once, after the workers started.
+ */
+enum ms_status ms_sched_start(const struct ms_config *cfg, struct ms_sched **out,
+                              struct ms_error *err);
+
+/* Stop the thread (it finishes its current pass), join it and free s. NULL is a no-op. */
+void ms_sched_stop(struct ms_sched *s);
+
+/*
+ * Data-free nudge: a sync was created, changed, (de)activated or deleted, or an execution
+ * ended; look now rather than at the next due instant. Any thread; harmless without a
+ * scheduler.
+ */
+void ms_sched_wake(void);
+
+/* Called after the scheduler queued an execution (the workers' nudge); NULL for none. Set it
+ * before ms_sched_start. */
+void ms_sched_on_queue(void (*nudge)(void));
+
+/*
+ * The instant (UTC ms) the scheduler will fire sync y next by itself, for A12's
+ * next_execution_time: the scheduler's row in the store when it was made from y's current
+ * schedule, otherwise the next clock slot after the scheduler's now. MS_ENOTFOUND when there is
+ * none: y inactive, manual or runafter, or continuous while a run is in progress. Reads through
+ * store (the calling thread's handle); strings it reads are allocated in a.
+ */
+enum ms_status ms_sched_next_run(struct ms_store *store, struct ms_arena *a,
+                                 const struct ms_sync *y, int64_t *next_ms, struct ms_error *err);
 
 #endif

@@ -37,6 +37,14 @@ struct ms_sync_cursor {
     char id[MS_UUID_LEN + 1];
 };
 
+/* A sync's stored API document (sync_get_doc, sync_list_docs): compact JSON text. */
+struct ms_sync_doc {
+    const char *id;     /* arena */
+    int64_t updated_at; /* with id, the keyset position of a list item */
+    const char *json;   /* arena, NUL-terminated; SyncResponse or ListSyncItem */
+    size_t len;         /* bytes of json */
+};
+
 enum ms_idem_state {
     MS_IDEM_NEW,       /* recorded as in flight: run the request, then ms_store_idem_finish() */
     MS_IDEM_IN_FLIGHT, /* another request with this key is running: 409 */
@@ -77,8 +85,47 @@ struct ms_snap_change {
     size_t key_len;
 };
 
-/* Called once per snapshot row by snap_load; a non-MS_OK return stops the scan with it. */
+/* Called once per snapshot row by snap_load; a non-MS_OK return stops the scan with it. It must
+ * not call the store on the handle that is scanning. */
 typedef enum ms_status (*ms_snap_fn)(void *ud, const uint8_t key[16], const uint8_t row[16]);
+
+/*
+ * The scheduler's row for one sync (schedule_state; docs/schedules.md). Times are the
+ * scheduler's clock in ms, which is the wall clock outside tests. Strings are arena-owned on
+ * reads and borrowed on writes.
+ */
+struct ms_sched_state {
+    const char *sync_id;
+    const char *org_id;
+    const char *kind;         /* "clock", "continuous" or "runafter"; NULL without a row */
+    const char *schedule;     /* the compact key-sorted schedule JSON the row was made from */
+    int64_t next_at;          /* next clock slot, or when a continuous sync may run; 0 = none */
+    bool pending;             /* a trigger came while an execution ran: one run follows it */
+    const char *pending_type; /* that run's execution type; NULL unless pending */
+    int64_t trigger_seq;      /* the newest schedule event applied to the row */
+    int64_t last_fired_at;    /* when the scheduler last created an execution; 0 = never */
+    const char *last_exec_id; /* that execution; NULL = never */
+    int64_t version;          /* compare-and-set token; 0 = the sync has no row */
+};
+
+/* An active sync whose schedule is not manual, as the scheduler reads it. */
+struct ms_sched_sync {
+    const char *sync_id;
+    const char *org_id;
+    json_t *schedule;            /* the stored schedule object (arena defer); NULL if absent */
+    bool running;                /* it has a non-terminal execution */
+    struct ms_sched_state state; /* version 0 when it has no row yet */
+};
+
+/* An execution that entered a terminal state (schedule_events). */
+struct ms_sched_event {
+    int64_t seq; /* increases with every event */
+    const char *org_id;
+    const char *sync_id;
+    const char *exec_id;
+    const char *status; /* completed, failed, canceled or interrupted */
+    int64_t at;         /* the execution's completed_at (wall clock ms) */
+};
 
 struct ms_store_ops {
     const char *name; /* "sqlite" */
@@ -167,6 +214,22 @@ struct ms_store_ops {
     /* How many other syncs of the org name id in schedule.run_after.sync_ids. */
     enum ms_status (*sync_run_after_refs)(struct ms_store *s, const char *org_id, const char *id,
                                           int64_t *n, struct ms_error *err);
+    /*
+     * The sync's SyncResponse (what ms_sync_to_json() makes of sync_get's struct) as JSON text,
+     * without parsing the stored configuration: every write of a sync (insert, update,
+     * set_active) stores its documents in the same transaction. MS_ENOTFOUND when the org has
+     * no such sync. A row written before the documents existed is rendered from its columns
+     * here, and stored when this call runs outside a transaction (a failure to store is
+     * ignored: the next read renders again).
+     */
+    enum ms_status (*sync_get_doc)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                   const char *id, struct ms_sync_doc *out, struct ms_error *err);
+    /* sync_list's page (same filters, order, cursor and cost) as ListSyncItem JSON texts (what
+     * ms_sync_list_item() makes of each row), with sync_get_doc's rule for old rows. */
+    enum ms_status (*sync_list_docs)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                     const struct ms_sync_filter *f,
+                                     const struct ms_sync_cursor *cur, size_t limit,
+                                     struct ms_sync_doc **out, size_t *n, struct ms_error *err);
 
     /* idempotency keys, scoped by (org_id, cred_hash, key) */
     enum ms_status (*idem_begin)(struct ms_store *s, struct ms_arena *a, const char *org_id,
@@ -259,6 +322,45 @@ struct ms_store_ops {
     enum ms_status (*snap_key_text)(struct ms_store *s, struct ms_arena *a, const char *sync_id,
                                     const uint8_t key[16], const char **text, size_t *len,
                                     struct ms_error *err);
+    /*
+     * Reorganize the sync's snapshot storage so that later snap_load, snap_count and
+     * snap_key_text calls are cheap; what they return is the same before and after, whatever
+     * happens (one transaction, nested in the caller's if any). snap_apply keeps its cost low
+     * by deferring work to this call: run it once a run's changes are applied (and before many
+     * snap_key_text lookups). MS_OK with nothing to do, also for an unknown sync.
+     */
+    enum ms_status (*snap_compact)(struct ms_store *s, const char *sync_id, struct ms_error *err);
+
+    /* scheduler (docs/schedules.md): across organizations, since it serves them all, except
+     * sched_get */
+    /* Up to limit active syncs whose schedule is not manual, with their schedule_state row,
+     * ordered by id, strictly after after_id (NULL: from the first). */
+    enum ms_status (*sched_list)(struct ms_store *s, struct ms_arena *a, const char *after_id,
+                                 size_t limit, struct ms_sched_sync **out, size_t *n,
+                                 struct ms_error *err);
+    /* The sync's schedule_state row; MS_ENOTFOUND when it has none. */
+    enum ms_status (*sched_get)(struct ms_store *s, struct ms_arena *a, const char *org_id,
+                                const char *sync_id, struct ms_sched_state *out,
+                                struct ms_error *err);
+    /*
+     * Compare-and-set: write row (its version ignored) as version expect + 1 if the stored row
+     * still has version expect (expect 0: if the sync exists and has no row); *won says whether
+     * it did. When it did and ex is not NULL, ex is inserted in the same transaction; if that
+     * fails nothing is written and exec_insert's status is returned (MS_ECONFLICT: the sync has
+     * a non-terminal execution). now stamps the row (wall clock).
+     */
+    enum ms_status (*sched_cas)(struct ms_store *s, int64_t expect,
+                                const struct ms_sched_state *row, const struct ms_execution *ex,
+                                int64_t now, bool *won, struct ms_error *err);
+    /* Delete the rows of syncs that are no longer active or whose schedule became manual. */
+    enum ms_status (*sched_prune)(struct ms_store *s, int64_t *n, struct ms_error *err);
+    /* Up to limit events with seq > after_seq, oldest first. */
+    enum ms_status (*sched_events)(struct ms_store *s, struct ms_arena *a, int64_t after_seq,
+                                   size_t limit, struct ms_sched_event **out, size_t *n,
+                                   struct ms_error *err);
+    /* Forget the events with seq <= upto_seq that happened before before (wall clock ms). */
+    enum ms_status (*sched_events_prune)(struct ms_store *s, int64_t upto_seq, int64_t before,
+                                         struct ms_error *err);
 };
 
 struct ms_store {
@@ -314,6 +416,8 @@ ms_store_close(struct ms_store *s)
 #define ms_store_sync_delete(s, ...) MS_STORE_CALL(s, sync_delete, __VA_ARGS__)
 #define ms_store_sync_set_active(s, ...) MS_STORE_CALL(s, sync_set_active, __VA_ARGS__)
 #define ms_store_sync_run_after_refs(s, ...) MS_STORE_CALL(s, sync_run_after_refs, __VA_ARGS__)
+#define ms_store_sync_get_doc(s, ...) MS_STORE_CALL(s, sync_get_doc, __VA_ARGS__)
+#define ms_store_sync_list_docs(s, ...) MS_STORE_CALL(s, sync_list_docs, __VA_ARGS__)
 #define ms_store_exec_insert(s, ...) MS_STORE_CALL(s, exec_insert, __VA_ARGS__)
 #define ms_store_exec_get(s, ...) MS_STORE_CALL(s, exec_get, __VA_ARGS__)
 #define ms_store_exec_list(s, ...) MS_STORE_CALL(s, exec_list, __VA_ARGS__)
@@ -331,10 +435,18 @@ ms_store_close(struct ms_store *s)
 #define ms_store_snap_apply(s, ...) MS_STORE_CALL(s, snap_apply, __VA_ARGS__)
 #define ms_store_snap_clear(s, ...) MS_STORE_CALL(s, snap_clear, __VA_ARGS__)
 #define ms_store_snap_key_text(s, ...) MS_STORE_CALL(s, snap_key_text, __VA_ARGS__)
+#define ms_store_snap_compact(s, ...) MS_STORE_CALL(s, snap_compact, __VA_ARGS__)
 #define ms_store_idem_begin(s, ...) MS_STORE_CALL(s, idem_begin, __VA_ARGS__)
 #define ms_store_idem_finish(s, ...) MS_STORE_CALL(s, idem_finish, __VA_ARGS__)
 #define ms_store_idem_purge(s, ...) MS_STORE_CALL(s, idem_purge, __VA_ARGS__)
 #define ms_store_meta_get(s, ...) MS_STORE_CALL(s, meta_get, __VA_ARGS__)
 #define ms_store_meta_set(s, ...) MS_STORE_CALL(s, meta_set, __VA_ARGS__)
+
+#define ms_store_sched_list(s, ...) MS_STORE_CALL(s, sched_list, __VA_ARGS__)
+#define ms_store_sched_get(s, ...) MS_STORE_CALL(s, sched_get, __VA_ARGS__)
+#define ms_store_sched_cas(s, ...) MS_STORE_CALL(s, sched_cas, __VA_ARGS__)
+#define ms_store_sched_prune(s, ...) MS_STORE_CALL(s, sched_prune, __VA_ARGS__)
+#define ms_store_sched_events(s, ...) MS_STORE_CALL(s, sched_events, __VA_ARGS__)
+#define ms_store_sched_events_prune(s, ...) MS_STORE_CALL(s, sched_events_prune, __VA_ARGS__)
 
 #endif

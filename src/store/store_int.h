@@ -1,8 +1,9 @@
 /*
  * store_int.h: what the files of src/store/ share and nothing outside may include. The SQLite
  * backend is split by area (store_sqlite.c: handle, statements, transactions, migrations, meta;
- * store_sqlite_org.c, _conn.c, _sync.c, _idem.c, _exec.c, _snap.c: the operations); they meet
- * through the handle struct, the statement cache and the bind/column helpers declared here.
+ * store_sqlite_org.c, _conn.c, _sync.c, _idem.c, _exec.c, _snap.c, _sched.c: the operations);
+ * they meet through the handle struct, the statement cache and the bind/column helpers declared
+ * here.
  * sqlite3.h itself stays in the store_sqlite*.c files (check-layers), so this header names its
  * types by struct tag.
  */
@@ -67,7 +68,10 @@ enum sq_stmt_id {
     SQ_SYNC_RUN_AFTER_REFS,
     SQ_SYNC_MODELS_CLEAR,
     SQ_SYNC_MODELS_ADD,
-    SQ_SYNC_LIST, /* + the filter mask (SQ_LIST_*): 16 variants */
+    SQ_SYNC_DOC_GET,
+    SQ_SYNC_DOCS_SET,
+    SQ_SYNC_LIST_DOCS,                     /* + the filter mask (SQ_LIST_*): 16 variants */
+    SQ_SYNC_LIST = SQ_SYNC_LIST_DOCS + 16, /* + the filter mask (SQ_LIST_*): 16 variants */
     SQ_IDEM_GET = SQ_SYNC_LIST + 16,
     SQ_IDEM_CLAIM,
     SQ_IDEM_FINISH,
@@ -87,12 +91,29 @@ enum sq_stmt_id {
     SQ_LOG_APPEND = SQ_EXEC_LIST + 8,
     SQ_LOG_AFTER,
     SQ_LOG_TAIL,
-    SQ_SNAP_LOAD,
+    SQ_SNAP_LOAD,     /* the folded rows, in key order */
+    SQ_SNAP_LOAD_LOG, /* the runs' rows, in key order, newest run first */
+    SQ_SNAP_READ_BEGIN,
+    SQ_SNAP_READ_END,
     SQ_SNAP_COUNT,
-    SQ_SNAP_PUT,
-    SQ_SNAP_DEL,
+    SQ_SNAP_SYNC,     /* the sync's snapshot_syncs row */
+    SQ_SNAP_RUN,      /* a new run */
+    SQ_SNAP_PUT,      /* one change of a run */
+    SQ_SNAP_PUT_MANY, /* several */
     SQ_SNAP_CLEAR,
     SQ_SNAP_KEY_TEXT,
+    SQ_SNAP_PENDING,   /* the runs waiting to be folded */
+    SQ_SNAP_FOLD_DEL,  /* fold: the deletes */
+    SQ_SNAP_FOLD_PUT,  /* fold: the upserts */
+    SQ_SNAP_FOLD_DROP, /* fold: delete the folded runs */
+    SQ_SCHED_LIST,
+    SQ_SCHED_GET,
+    SQ_SCHED_INSERT,
+    SQ_SCHED_UPDATE,
+    SQ_SCHED_STALE, /* is there a row for prune to delete? */
+    SQ_SCHED_PRUNE,
+    SQ_SCHED_EVENTS,
+    SQ_SCHED_EVENTS_PRUNE,
     SQ_STMT_COUNT
 };
 
@@ -269,6 +290,14 @@ enum ms_status ms_store_sq_sync_set_active(struct ms_store *base, const char *or
                                            const struct ms_actor *by, struct ms_error *err);
 enum ms_status ms_store_sq_sync_run_after_refs(struct ms_store *base, const char *org_id,
                                                const char *id, int64_t *n, struct ms_error *err);
+enum ms_status ms_store_sq_sync_get_doc(struct ms_store *base, struct ms_arena *a,
+                                        const char *org_id, const char *id, struct ms_sync_doc *out,
+                                        struct ms_error *err);
+enum ms_status ms_store_sq_sync_list_docs(struct ms_store *base, struct ms_arena *a,
+                                          const char *org_id, const struct ms_sync_filter *f,
+                                          const struct ms_sync_cursor *cur, size_t limit,
+                                          struct ms_sync_doc **out, size_t *n,
+                                          struct ms_error *err);
 
 enum ms_status ms_store_sq_idem_begin(struct ms_store *base, struct ms_arena *a, const char *org_id,
                                       const char *cred_hash, const char *key, const char *req_hash,
@@ -333,12 +362,37 @@ enum ms_status ms_store_sq_snap_clear(struct ms_store *base, const char *sync_id
 enum ms_status ms_store_sq_snap_key_text(struct ms_store *base, struct ms_arena *a,
                                          const char *sync_id, const uint8_t key[16],
                                          const char **text, size_t *len, struct ms_error *err);
+enum ms_status ms_store_sq_snap_compact(struct ms_store *base, const char *sync_id,
+                                        struct ms_error *err);
+
+/* scheduler state and events (store_sqlite_sched.c) */
+enum ms_status ms_store_sq_sched_list(struct ms_store *base, struct ms_arena *a,
+                                      const char *after_id, size_t limit,
+                                      struct ms_sched_sync **out, size_t *n, struct ms_error *err);
+enum ms_status ms_store_sq_sched_get(struct ms_store *base, struct ms_arena *a, const char *org_id,
+                                     const char *sync_id, struct ms_sched_state *out,
+                                     struct ms_error *err);
+enum ms_status ms_store_sq_sched_cas(struct ms_store *base, int64_t expect,
+                                     const struct ms_sched_state *row,
+                                     const struct ms_execution *ex, int64_t now, bool *won,
+                                     struct ms_error *err);
+enum ms_status ms_store_sq_sched_prune(struct ms_store *base, int64_t *n, struct ms_error *err);
+enum ms_status ms_store_sq_sched_events(struct ms_store *base, struct ms_arena *a,
+                                        int64_t after_seq, size_t limit,
+                                        struct ms_sched_event **out, size_t *n,
+                                        struct ms_error *err);
+enum ms_status ms_store_sq_sched_events_prune(struct ms_store *base, int64_t upto_seq,
+                                              int64_t before, struct ms_error *err);
 
 #ifdef MS_TESTING
 /* The SQL of the exec_list statement of the variant mask (SQ_XLIST_*). */
 const char *ms_store_sq_exec_list_sql(unsigned mask, char *buf, size_t cap);
+/* The SQL of the snapshot statement in slot id (SQ_SNAP_*), for query-plan checks; else NULL. */
+const char *ms_store_sq_snap_sql(enum sq_stmt_id id);
 /* The SQL of the sync_list statement with the optional terms in mask (SQ_LIST_*). */
 const char *ms_store_sq_sync_list_sql(unsigned mask, char *buf, size_t cap);
+/* The same for sync_list_docs: the same terms and order, its own columns. */
+const char *ms_store_sq_sync_list_docs_sql(unsigned mask, char *buf, size_t cap);
 /*
  * EXPLAIN QUERY PLAN of sql on an open SQLite store: the detail lines joined with '\n' into
  * out (cap bytes, truncated if needed).

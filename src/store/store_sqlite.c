@@ -673,6 +673,8 @@ static const struct ms_store_ops sq_ops = {
     .sync_delete = ms_store_sq_sync_delete,
     .sync_set_active = ms_store_sq_sync_set_active,
     .sync_run_after_refs = ms_store_sq_sync_run_after_refs,
+    .sync_get_doc = ms_store_sq_sync_get_doc,
+    .sync_list_docs = ms_store_sq_sync_list_docs,
     .idem_begin = ms_store_sq_idem_begin,
     .idem_finish = ms_store_sq_idem_finish,
     .idem_purge = ms_store_sq_idem_purge,
@@ -695,6 +697,13 @@ static const struct ms_store_ops sq_ops = {
     .snap_apply = ms_store_sq_snap_apply,
     .snap_clear = ms_store_sq_snap_clear,
     .snap_key_text = ms_store_sq_snap_key_text,
+    .snap_compact = ms_store_sq_snap_compact,
+    .sched_list = ms_store_sq_sched_list,
+    .sched_get = ms_store_sq_sched_get,
+    .sched_cas = ms_store_sq_sched_cas,
+    .sched_prune = ms_store_sq_sched_prune,
+    .sched_events = ms_store_sq_sched_events,
+    .sched_events_prune = ms_store_sq_sched_events_prune,
 };
 
 /* Connection settings; the busy timeout is set first so the WAL switch can wait for a lock. */

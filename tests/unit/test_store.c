@@ -1358,7 +1358,8 @@ Test(store_sqlite, wal_schema_and_versions)
     cr_expect_str_eq(ts_raw_text(db, "PRAGMA journal_mode"), "wal");
     v = ts_raw_text(db, "SELECT group_concat(version || ':' || name, ',') FROM "
                         "(SELECT * FROM schema_migrations ORDER BY version)");
-    cr_expect_str_eq(v, "1:0001-init,2:0002-executions");
+    cr_expect_str_eq(v, "1:0001-init,2:0002-executions,3:0003-snapshot-log,4:0004-sync-documents,"
+                     "5:0005-schedule");
     cr_expect_str_eq(ts_raw_text(db, "SELECT count(*) FROM schema_migrations"),
                      ms_arena_printf(ts.a, "%zu", ms_migrations_count));
     cr_expect_str_eq(ts_raw_text(db, "SELECT name FROM sqlite_master WHERE name = 'syncs_list'"),
@@ -1469,4 +1470,246 @@ Test(store, autocommit_writes_are_visible_to_other_handles)
 
     cr_expect_eq(ms_store_org_get(other, ts.a, org, &o, &err), MS_OK, "%s", err.msg);
     ms_store_close(other);
+}
+
+/* ---- sync documents (sync_get_doc, sync_list_docs) ---- */
+
+/* What GET /api/syncs/{id} (item: one element of GET /api/syncs) sent before the documents
+ * were stored: the row as sync_get reads it, rendered and serialized. */
+static const char *
+ts_doc_want(const char *org, const char *id, bool item)
+{
+    struct ms_sync y;
+    struct ms_error err;
+    json_t *j;
+    char *text;
+    const char *out;
+
+    cr_assert_eq(ms_store_sync_get(ts.s, ts.a, org, id, &y, &err), MS_OK, "%s", err.msg);
+    j = item ? ms_sync_list_item(&y) : ms_sync_to_json(&y);
+    text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    cr_assert_not_null(text);
+    out = ms_arena_strdup(ts.a, text);
+    free(text);
+    return out;
+}
+
+static void
+ts_json_release(void *j)
+{
+    json_decref(j);
+}
+
+/* The stored SyncResponse of id must be the rendering of its row as it is now. */
+static json_t *
+ts_doc_check(const char *org, const char *id)
+{
+    struct ms_sync_doc doc;
+    struct ms_error err;
+    json_t *j;
+
+    cr_assert_eq(ms_store_sync_get_doc(ts.s, ts.a, org, id, &doc, &err), MS_OK, "%s", err.msg);
+    cr_expect_str_eq(doc.id, id);
+    cr_expect_eq(doc.len, strlen(doc.json));
+    cr_expect_str_eq(doc.json, ts_doc_want(org, id, false));
+    j = json_loads(doc.json, 0, NULL);
+    cr_assert_not_null(j, "%s", doc.json);
+    ms_arena_defer(ts.a, ts_json_release, j);
+    return j;
+}
+
+/* The one-item page of org must hold id's ListSyncItem as its row renders it now. */
+static void
+ts_item_check(const char *org, const char *id, int64_t updated_at)
+{
+    struct ms_sync_doc *page = NULL;
+    struct ms_error err;
+    size_t n = 0;
+
+    cr_assert_eq(ms_store_sync_list_docs(ts.s, ts.a, org, NULL, NULL, 10, &page, &n, &err), MS_OK,
+                 "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(page[0].id, id);
+    cr_expect_eq(page[0].updated_at, updated_at);
+    cr_expect_eq(page[0].len, strlen(page[0].json));
+    cr_expect_str_eq(page[0].json, ts_doc_want(org, id, true));
+}
+
+Test(store, sync_docs_follow_every_write)
+{
+    struct ms_error err;
+    const char *org = ts_org(1, 1), *other = ts_org(2, 1);
+    const char *conn = ts_conn(org, 1), *conn2 = ts_conn(org, 2);
+    const char *m1 = ts_model(org, conn, 1);
+    struct ms_sync y = ts_sync_make(org, 1, conn, json_pack("[s]", m1));
+    struct ms_sync_doc doc, *page = NULL;
+    struct ms_actor pauser = {"u-3", "Linus", "user"};
+    size_t n = 9;
+    json_t *j;
+
+    cr_assert_eq(ms_store_sync_insert(ts.s, &y, &err), MS_OK, "%s", err.msg);
+    j = ts_doc_check(org, y.id);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "name")), "sync 1");
+    cr_expect(json_is_true(json_object_get(j, "active")));
+    ts_item_check(org, y.id, 3001);
+
+    y.mode = "updateOrCreate";
+    y.target_connection_id = conn2;
+    y.updated_at = 9000;
+    json_object_set_new(y.config, "schedule", json_pack("{s:s}", "frequency", "hourly"));
+    cr_assert_eq(ms_store_sync_update(ts.s, &y, &err), MS_OK, "%s", err.msg);
+    j = ts_doc_check(org, y.id);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "mode")), "updateOrCreate");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_object_get(j, "schedule"), "frequency")),
+        "hourly");
+    ts_item_check(org, y.id, 9000);
+
+    cr_assert_eq(ms_store_sync_set_active(ts.s, org, y.id, false, 9500, &pauser, &err), MS_OK,
+                 "%s", err.msg);
+    j = ts_doc_check(org, y.id);
+    cr_expect(json_is_false(json_object_get(j, "active")));
+    cr_expect_str_eq(
+        json_string_value(json_object_get(json_object_get(j, "updated_by"), "name")), "Linus");
+    ts_item_check(org, y.id, 9500);
+
+    cr_expect_eq(ms_store_sync_get_doc(ts.s, ts.a, other, y.id, &doc, &err), MS_ENOTFOUND);
+    cr_assert_eq(ms_store_sync_list_docs(ts.s, ts.a, other, NULL, NULL, 10, &page, &n, &err),
+                 MS_OK);
+    cr_expect_eq(n, 0, "another organization's syncs are not listed");
+    cr_assert_eq(ms_store_sync_delete(ts.s, org, y.id, &err), MS_OK, "%s", err.msg);
+    cr_expect_eq(ms_store_sync_get_doc(ts.s, ts.a, org, y.id, &doc, &err), MS_ENOTFOUND);
+    ts_sync_release(&y);
+}
+
+Test(store, sync_set_active_not_found_keeps_the_callers_transaction)
+{
+    struct ms_error err;
+    const char *org = ts_org(1, 1);
+    const char *conn = ts_conn(org, 1);
+    struct ms_sync got;
+
+    cr_assert_eq(ms_store_tx_begin(ts.s, &err), MS_OK, "%s", err.msg);
+    ts_sync(org, 1, conn, NULL);
+    cr_expect_eq(ms_store_sync_set_active(ts.s, org, ts_id(TS_SYNC, 2), false, 5, &ts_actor, &err),
+                 MS_ENOTFOUND);
+    cr_assert_eq(ms_store_tx_commit(ts.s, &err), MS_OK, "%s", err.msg);
+    cr_expect_eq(ms_store_sync_get(ts.s, ts.a, org, ts_id(TS_SYNC, 1), &got, &err), MS_OK, "%s",
+                 err.msg);
+}
+
+/* Walk every page of sync_list_docs and compare with the expected filtered order. */
+static void
+ts_walk_docs(const char *org, const struct ts_expect *all, const struct ms_sync_filter *f,
+             size_t limit)
+{
+    struct ms_sync_cursor cur = {.set = false};
+    size_t want = 0, seen = 0, k = 0;
+    struct ms_error err;
+
+    for (size_t i = 0; i < TS_NSYNCS; i++)
+        want += ts_matches(&all[i], f);
+    for (;;) {
+        struct ms_sync_doc *page = NULL;
+        size_t n = 99;
+
+        cr_assert_eq(ms_store_sync_list_docs(ts.s, ts.a, org, f, &cur, limit, &page, &n, &err),
+                     MS_OK, "%s", err.msg);
+        cr_assert_leq(n, limit);
+        for (size_t j = 0; j < n; j++, seen++, k++) {
+            while (k < TS_NSYNCS && !ts_matches(&all[k], f))
+                k++;
+            cr_assert_lt(k, TS_NSYNCS, "more syncs than expected");
+            cr_assert_str_eq(page[j].id, all[k].id, "item %zu of limit %zu", seen, limit);
+            cr_assert_eq(page[j].updated_at, all[k].updated_at);
+            cr_assert(strstr(page[j].json, all[k].id) != NULL, "%s", page[j].json);
+        }
+        if (n < limit)
+            break;
+        cur.set = true;
+        cur.updated_at = page[n - 1].updated_at;
+        snprintf(cur.id, sizeof(cur.id), "%s", page[n - 1].id);
+    }
+    cr_expect_eq(seen, want, "every matching sync exactly once (limit %zu)", limit);
+}
+
+Test(store, sync_list_docs_keyset_walk)
+{
+    struct ts_expect all[TS_NSYNCS];
+    const char *targets[2];
+    const char *org = ts_many_syncs(all, targets);
+    const struct ms_sync_filter filters[] = {
+        {-1, NULL, NULL}, {0, NULL, NULL}, {-1, "update", NULL}, {1, "create", targets[0]},
+    };
+
+    for (size_t i = 0; i < MS_ARRAY_LEN(filters); i++) {
+        ts_walk_docs(org, all, &filters[i], 7);
+        ts_walk_docs(org, all, &filters[i], 50);
+    }
+}
+
+/* The documents of id as stored, "" for NULL. */
+static const char *
+ts_raw_docs(sqlite3 *db, const char *id)
+{
+    return ts_raw_text(db, ms_arena_printf(ts.a,
+                                           "SELECT coalesce(response, '') || '|' || "
+                                           "coalesce(list_item, '') FROM syncs WHERE id = '%s'",
+                                           id));
+}
+
+Test(store_sqlite, sync_docs_of_rows_written_before_migration_4)
+{
+    struct ms_error err;
+    const char *org = ts_org(1, 1);
+    const char *conn = ts_conn(org, 1);
+    const char *id = ts_sync(org, 1, conn, NULL);
+    const char *full = ms_arena_printf(ts.a, "%s|%s", ts_doc_want(org, id, false),
+                                       ts_doc_want(org, id, true));
+    struct ms_sync_doc doc, *page = NULL;
+    size_t n = 0;
+    sqlite3 *db = ts_raw();
+
+    cr_expect_str_eq(ts_raw_docs(db, id), full, "written with the row");
+    cr_assert_eq(sqlite3_exec(db, "UPDATE syncs SET response = NULL, list_item = NULL", NULL, NULL,
+                              NULL),
+                 SQLITE_OK);
+    ts_doc_check(org, id);
+    cr_expect_str_eq(ts_raw_docs(db, id), full, "a read outside a transaction stores them");
+
+    cr_assert_eq(sqlite3_exec(db, "UPDATE syncs SET list_item = NULL", NULL, NULL, NULL),
+                 SQLITE_OK);
+    ts_item_check(org, id, 3001);
+    cr_expect_str_eq(ts_raw_docs(db, id), full);
+
+    /* Inside the caller's transaction a read renders but writes nothing, and dooms nothing. */
+    cr_assert_eq(sqlite3_exec(db, "UPDATE syncs SET response = NULL, list_item = NULL", NULL, NULL,
+                              NULL),
+                 SQLITE_OK);
+    cr_assert_eq(ms_store_tx_begin(ts.s, &err), MS_OK, "%s", err.msg);
+    ts_doc_check(org, id);
+    cr_assert_eq(ms_store_sync_list_docs(ts.s, ts.a, org, NULL, NULL, 5, &page, &n, &err), MS_OK);
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(page[0].json, ts_doc_want(org, id, true));
+    ts_sync(org, 2, conn, NULL);
+    cr_assert_eq(ms_store_tx_commit(ts.s, &err), MS_OK, "%s", err.msg);
+    cr_expect_str_eq(ts_raw_docs(db, id), "|");
+    cr_expect_eq(ms_store_sync_get_doc(ts.s, ts.a, org, ts_id(TS_SYNC, 2), &doc, &err), MS_OK,
+                 "%s", err.msg);
+    sqlite3_close(db);
+}
+
+Test(store_sqlite, sync_list_docs_uses_the_keyset_index)
+{
+    char sql[1024], plan[1024];
+    struct ms_error err;
+
+    ms_store_sq_sync_list_docs_sql(SQ_LIST_CURSOR, sql, sizeof(sql));
+    cr_assert_eq(ms_store_sq_explain(ts.s, sql, plan, sizeof(plan), &err), MS_OK, "%s", err.msg);
+    cr_expect(
+        strstr(plan, "USING INDEX syncs_list (organization_id=? AND (updated_at,id)<(?,?))") !=
+            NULL,
+        "%s", plan);
+    cr_expect(strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
 }
