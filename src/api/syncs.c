@@ -6,8 +6,10 @@
  * configuration next to the scalar columns lists filter and sort on. Update is a full
  * replacement, except that an absent `active` keeps the stored value (D4). Lists are keyset
  * pages on (updated_at DESC, id DESC) with signed page tokens (pagination.c). Every store call
- * is scoped by the caller's organization, so another organization's sync is a 404. Handlers run
- * on MHD pool threads and touch only their request.
+ * is scoped by the caller's organization, so another organization's sync is a 404. The read
+ * endpoints send the documents the store renders at every write (sync_get_doc,
+ * sync_list_docs) as they are: a GET parses and serializes no JSON but the page envelope.
+ * Handlers run on MHD pool threads and touch only their request.
  */
 #include "api/api_int.h"
 
@@ -18,6 +20,7 @@
 #include "api/sync_validate.h"
 #include "core/str.h"
 #include "core/time.h"
+#include "sched/sched.h"
 
 static enum ms_status syncs_list(struct ms_req *req, struct ms_error *err);
 static enum ms_status syncs_create(struct ms_req *req, struct ms_error *err);
@@ -39,6 +42,9 @@ const struct ms_route ms_api_syncs_routes[] = {
 
 #define SYNCS_PAGE_MAX 50       /* A3 limit: default and maximum (API.md §2.7) */
 #define SYNCS_REFERRER_PAGE 200 /* syncs read per step when naming a run_after referrer */
+/* The most a page body may take: stored items are bounded by the request body cap they were
+ * written under, so this is only reached by a store that was written with a larger cap. */
+#define SYNCS_PAGE_MAX_BYTES ((size_t)64 << 20)
 
 /* ---- A3 list ---- */
 
@@ -99,15 +105,64 @@ syncs_filter(struct ms_req *req, struct ms_sync_filter *f, const char **scope, s
     return MS_OK;
 }
 
+/* Append n bytes to the page being built at *p. */
+static char *
+syncs_put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/*
+ * {"data":[items],"pagination":{…}}: the bytes json_dumps(JSON_COMPACT) gives for the same
+ * tree, built by concatenation into one arena block. token (URL-safe base64, nothing to
+ * escape) is NULL on the last page.
+ */
+static enum ms_status
+syncs_page_reply(struct ms_req *req, const struct ms_sync_doc *items, size_t n, const char *token,
+                 struct ms_error *err)
+{
+    static const char head[] = "{\"data\":[", mid[] = "],\"pagination\":{",
+                      key[] = "\"next_page_token\":\"", tail[] = "}}";
+    size_t tlen = token != NULL ? strlen(token) : 0;
+    size_t total = sizeof(head) + sizeof(mid) + sizeof(key) + sizeof(tail) + tlen + n;
+    char *body, *p;
+
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].len > SYNCS_PAGE_MAX_BYTES - total)
+            return ms_fail(err, MS_EINTERNAL, "a page of syncs exceeds %zu bytes",
+                           SYNCS_PAGE_MAX_BYTES);
+        total += items[i].len;
+    }
+    body = p = ms_arena_alloc(req->arena, total);
+    p = syncs_put(p, head, sizeof(head) - 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            *p++ = ',';
+        p = syncs_put(p, items[i].json, items[i].len);
+    }
+    p = syncs_put(p, mid, sizeof(mid) - 1);
+    if (token != NULL) {
+        p = syncs_put(p, key, sizeof(key) - 1);
+        p = syncs_put(p, token, tlen);
+        *p++ = '"';
+    }
+    p = syncs_put(p, tail, sizeof(tail) - 1);
+    *p = '\0';
+    req->reply_text = body;
+    req->reply_text_len = (size_t)(p - body);
+    req->reply_type = "application/json";
+    return MS_OK;
+}
+
 static enum ms_status
 syncs_list(struct ms_req *req, struct ms_error *err)
 {
     struct ms_sync_filter f;
     struct ms_sync_cursor cur = {.set = false};
     struct ms_page_cursor pc;
-    struct ms_sync *rows = NULL;
-    const char *scope = NULL, *token = ms_req_query(req, "page_token");
-    json_t *data, *pagination;
+    struct ms_sync_doc *rows = NULL;
+    const char *scope = NULL, *token = ms_req_query(req, "page_token"), *next = NULL;
     size_t limit, n = 0;
     enum ms_status st;
 
@@ -122,23 +177,17 @@ syncs_list(struct ms_req *req, struct ms_error *err)
         memcpy(cur.id, pc.id, sizeof(cur.id));
     }
     /* One row more than the page: its presence is what says "there is a next page". */
-    st = ms_store_sync_list(req->store, req->arena, req->auth.org_id, &f, &cur, limit + 1, &rows,
-                            &n, err);
+    st = ms_store_sync_list_docs(req->store, req->arena, req->auth.org_id, &f, &cur, limit + 1,
+                                 &rows, &n, err);
     if (st != MS_OK)
         return st;
-    data = json_array();
-    for (size_t i = 0; i < n && i < limit; i++)
-        json_array_append_new(data, ms_sync_list_item(&rows[i]));
-    pagination = json_object();
     if (n > limit) {
         pc.sort_ms = rows[limit - 1].updated_at;
         snprintf(pc.id, sizeof(pc.id), "%s", rows[limit - 1].id);
-        json_object_set_new(pagination, "next_page_token",
-                            json_string(ms_page_token_mint(req, scope, &pc)));
+        next = ms_page_token_mint(req, scope, &pc);
+        n = limit;
     }
-    req->reply = ms_api_data(data);
-    json_object_set_new(req->reply, "pagination", pagination);
-    return MS_OK;
+    return syncs_page_reply(req, rows, n, next, err);
 }
 
 /* ---- shared ---- */
@@ -212,20 +261,35 @@ syncs_create(struct ms_req *req, struct ms_error *err)
     y.created_by = y.updated_by = ms_actor_from_auth(&req->auth);
     if ((st = ms_store_sync_insert(req->store, &y, err)) != MS_OK)
         return st;
+    ms_sched_wake(); /* a schedule takes effect at once */
     syncs_reply(req, &y);
     return MS_OK;
 }
 
+/* {"data":<the stored SyncResponse>}: what syncs_reply() would send for the stored row. */
 static enum ms_status
 syncs_get(struct ms_req *req, struct ms_error *err)
 {
+    static const char head[] = "{\"data\":";
     char id[MS_UUID_LEN + 1];
-    struct ms_sync y;
-    enum ms_status st = syncs_load(req, id, &y, err);
+    struct ms_sync_doc doc;
+    char *body;
+    enum ms_status st = ms_api_path_id(req, "id", id, err);
 
     if (st == MS_OK)
-        syncs_reply(req, &y);
-    return st;
+        st = ms_store_sync_get_doc(req->store, req->arena, req->auth.org_id, id, &doc, err);
+    if (st == MS_ENOTFOUND)
+        return ms_fail(err, MS_ENOTFOUND, "sync not found");
+    if (st != MS_OK)
+        return st;
+    body = ms_arena_alloc(req->arena, sizeof(head) + doc.len + 1);
+    memcpy(body, head, sizeof(head) - 1);
+    memcpy(body + sizeof(head) - 1, doc.json, doc.len);
+    memcpy(body + sizeof(head) - 1 + doc.len, "}", 2);
+    req->reply_text = body;
+    req->reply_text_len = sizeof(head) + doc.len;
+    req->reply_type = "application/json";
+    return MS_OK;
 }
 
 static enum ms_status
@@ -249,8 +313,10 @@ syncs_update(struct ms_req *req, struct ms_error *err)
     st = ms_store_sync_update(req->store, &y, err);
     if (st == MS_ENOTFOUND)
         return ms_fail(err, MS_ENOTFOUND, "sync not found");
-    if (st == MS_OK)
+    if (st == MS_OK) {
+        ms_sched_wake(); /* a changed schedule takes effect at once */
         syncs_reply(req, &y);
+    }
     return st;
 }
 
@@ -328,8 +394,10 @@ syncs_delete(struct ms_req *req, struct ms_error *err)
     st = ms_store_sync_delete(req->store, req->auth.org_id, id, err);
     if (st == MS_ENOTFOUND)
         return ms_fail(err, MS_ENOTFOUND, "sync not found");
-    if (st == MS_OK)
+    if (st == MS_OK) {
         req->status = 204;
+        ms_sched_wake();
+    }
     return st;
 }
 
@@ -359,6 +427,7 @@ syncs_activate(struct ms_req *req, struct ms_error *err)
         return ms_fail(err, MS_ENOTFOUND, "sync not found");
     if (st != MS_OK)
         return st;
+    ms_sched_wake(); /* (de)activation takes effect at once */
     req->reply = ms_api_data(json_pack("{s:s, s:b}", "id", id, "active", json_is_true(v)));
     return MS_OK;
 }

@@ -5,11 +5,13 @@
  * and freed only in the completion callback (STYLE.md §4). The response is queued on the final
  * callback: route → store → auth → rate limit → body cap → query → idempotency → handler.
  * Each pool thread lazily opens its own store handle, kept in a pthread key whose destructor
- * closes it when MHD joins the thread. docs/internals/THREADS.md has the whole thread model.
+ * closes it when MHD joins the thread. The access log is written in batches (below), flushed
+ * by one more thread when a pool thread falls idle. docs/internals/THREADS.md has the whole
+ * thread model.
  */
 #include "http/http.h"
 
-#include <inttypes.h>
+#include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,8 +33,39 @@
 
 #define HTTP_CONN_TIMEOUT_S 60u
 #define HTTP_CONN_LIMIT 4000u
+/*
+ * MHD's memory pool per connection: it holds the request line and headers, MHD's header table,
+ * the response header block and the read buffer a body passes through piece by piece (every
+ * piece is copied to the request's own buffer at once). MHD clears the pool between the requests
+ * of a keep-alive connection: with the default 32 KiB that was the largest single item of a
+ * callgrind profile of GET /api/syncs/{id}. 16 KiB takes request headers up to about 15 KiB
+ * (nginx's default is 8 KiB a line); a larger header block gets 431 from MHD.
+ */
+#define HTTP_CONN_MEMORY ((size_t)16 * 1024)
 #define HTTP_MAX_THREADS 256
 #define HTTP_METRICS_MAX_BYTES ((size_t)8 << 20)
+#define HTTP_LOG_BUF 4096      /* PIPE_BUF: a pipe takes a batch whole, never split by a writer */
+#define HTTP_LOG_DELAY_MS 100  /* the longest an access line waits for its batch */
+#define HTTP_LOG_VALUE_MAX 64  /* bytes of the method and the request id; longer: cut */
+#define HTTP_LOG_ROUTE_MAX 128 /* bytes of the route label (the longest is 67) */
+/* The longest access line: the fixed text, time, status and duration take under 256 bytes, and
+ * a value at most 6 bytes an input byte (\u00XX) plus "...". */
+#define HTTP_LOG_ESCAPED(n) (6 * (n) + 3)
+#define HTTP_LOG_LINE 2048
+_Static_assert(HTTP_LOG_LINE >= 256 + 2 * HTTP_LOG_ESCAPED(HTTP_LOG_VALUE_MAX) +
+                                    HTTP_LOG_ESCAPED(HTTP_LOG_ROUTE_MAX),
+               "access line bound");
+_Static_assert(HTTP_LOG_BUF >= 2 * HTTP_LOG_LINE, "a batch holds lines");
+
+/* One pool thread's pending access lines. */
+struct http_log {
+    pthread_mutex_t mu; /* its pool thread appends; the flusher and ms_http_stop() drain */
+    size_t len;
+    char buf[HTTP_LOG_BUF];
+    /* the owning thread only: the "YYYY-MM-DDTHH:MM:SS." of the second sec */
+    int64_t sec;
+    char ts[MS_TIME_LEN];
+};
 
 struct ms_http {
     const struct ms_config *cfg; /* borrowed; outlives the server */
@@ -42,6 +75,14 @@ struct ms_http {
     struct ms_limits *limits;   /* guards itself (limits.c) */
     pthread_key_t store_key;    /* per pool thread: its struct ms_store *, closed at exit */
     bool have_store_key;
+    struct http_log *logs; /* one per pool thread, claimed on first use */
+    unsigned nlogs;
+    atomic_uint logs_used;
+    pthread_t flusher; /* writes the lines idle pool threads hold */
+    bool have_flusher;
+    pthread_mutex_t flush_mu; /* guards flush_stop; flush_cv wakes the flusher early */
+    pthread_cond_t flush_cv;
+    bool flush_stop;
     int port;
     char id_prefix[9];            /* random per process: ids differ across restarts, nodes */
     atomic_uint_fast64_t next_id; /* request counter */
@@ -337,18 +378,263 @@ http_answer(struct http_req *hr, struct MHD_Connection *conn, struct ms_route_ma
     ms_limits_idem_finish(req, &idem, out);
 }
 
-/* Metrics and the one INFO line per request (never a header value or the body). */
+/* ---- the access log ---- */
+
+/*
+ * One INFO line per request, never a header value or the body, in core/log's layout
+ * ({"ts","level","msg":"request","method","route","status","duration_ms","request_id"}) but
+ * built on the stack and written in batches: each pool thread appends to its own buffer, which
+ * goes out in one write(2) when the next line would not fit, and otherwise within
+ * HTTP_LOG_DELAY_MS through the flusher thread. A write(2) per request cost about 3 µs, 15% of
+ * GET /api/syncs/{id} (docs/performance.md). The price: a crash loses the last 100 ms of access
+ * lines, and other log lines may precede access lines of earlier requests. Values are escaped
+ * as core/log escapes them, but cut after HTTP_LOG_VALUE_MAX bytes (only a junk method is that
+ * long); the line is INFO whatever ms_log_set_level() says (nothing raises the level today).
+ */
+
+static void
+http_log_write(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* nowhere to log the failure to log */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Write and empty l's batch; l->mu held. */
+static void
+http_log_flush_locked(struct http_log *l)
+{
+    http_log_write(l->buf, l->len);
+    l->len = 0;
+}
+
+/* Every pool thread's pending lines. */
+static void
+http_log_flush_all(struct ms_http *h)
+{
+    unsigned n = atomic_load(&h->logs_used);
+
+    for (unsigned i = 0; i < n && i < h->nlogs; i++) {
+        pthread_mutex_lock(&h->logs[i].mu);
+        if (h->logs[i].len > 0)
+            http_log_flush_locked(&h->logs[i]);
+        pthread_mutex_unlock(&h->logs[i].mu);
+    }
+}
+
+/* The flusher thread: every HTTP_LOG_DELAY_MS, until ms_http_stop() sets flush_stop. */
+static void *
+http_log_loop(void *arg)
+{
+    struct ms_http *h = arg;
+    struct timespec at;
+
+    pthread_mutex_lock(&h->flush_mu);
+    while (!h->flush_stop) {
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        at.tv_nsec += HTTP_LOG_DELAY_MS * 1000000L;
+        at.tv_sec += at.tv_nsec / 1000000000L;
+        at.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&h->flush_cv, &h->flush_mu, &at);
+        pthread_mutex_unlock(&h->flush_mu);
+        http_log_flush_all(h);
+        pthread_mutex_lock(&h->flush_mu);
+    }
+    pthread_mutex_unlock(&h->flush_mu);
+    return NULL;
+}
+
+/* The calling pool thread's buffer (claimed on its first line), or NULL: write directly. */
+static struct http_log *
+http_log_mine(struct ms_http *h)
+{
+    static _Thread_local struct ms_http *tls_h;
+    static _Thread_local struct http_log *tls_log;
+    unsigned i;
+
+    if (tls_h == h)
+        return tls_log;
+    i = atomic_fetch_add(&h->logs_used, 1);
+    tls_h = h;
+    tls_log = i < h->nlogs ? &h->logs[i] : NULL;
+    return tls_log;
+}
+
+/* s as a JSON string body, escaped like core/log ('"', '\\', control bytes), cut at max. */
+static char *
+http_log_str(char *p, const char *s, size_t max)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s);
+
+    for (size_t i = 0; i < n && i < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[c >> 4];
+            p[5] = hex[c & 0x0f];
+            p += 6;
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    if (n > max) {
+        memcpy(p, "...", 3);
+        p += 3;
+    }
+    return p;
+}
+
+/* v in decimal, at least width digits. */
+static char *
+http_log_num(char *p, uint64_t v, int width)
+{
+    char d[24];
+    int n = 0;
+
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0 || n < width);
+    while (n > 0)
+        *p++ = d[--n];
+    return p;
+}
+
+static char *
+http_log_put(char *p, const char *s)
+{
+    size_t n = strlen(s);
+
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* The timestamp as ms_time_format() writes it; the date part is formatted once a second. */
+static char *
+http_log_ts(char *p, struct http_log *l, int64_t now_ms)
+{
+    if (l == NULL || now_ms / 1000 != l->sec) {
+        char ts[MS_TIME_LEN];
+
+        ms_time_format(now_ms, ts);
+        if (l == NULL)
+            return http_log_put(p, ts);
+        l->sec = now_ms / 1000;
+        memcpy(l->ts, ts, 20); /* "YYYY-MM-DDTHH:MM:SS." */
+        l->ts[20] = '\0';
+    }
+    p = http_log_put(p, l->ts);
+    p = http_log_num(p, (uint64_t)(now_ms % 1000), 3);
+    *p++ = 'Z';
+    return p;
+}
+
+/* The access line of hr into line (HTTP_LOG_LINE bytes); its length. */
+static size_t
+http_log_line(struct http_req *hr, struct http_log *l, int status, int64_t ns, char *line)
+{
+    uint64_t us = ns > 0 ? ((uint64_t)ns + 500) / 1000 : 0;
+    char *p = line;
+
+    p = http_log_put(p, "{\"ts\":\"");
+    p = http_log_ts(p, l, ms_time_now_ms());
+    p = http_log_put(p, "\",\"level\":\"info\",\"msg\":\"request\",\"method\":\"");
+    p = http_log_str(p, hr->r.method, HTTP_LOG_VALUE_MAX);
+    p = http_log_put(p, "\",\"route\":\"");
+    p = http_log_str(p, hr->r.route, HTTP_LOG_ROUTE_MAX);
+    p = http_log_put(p, "\",\"status\":\"");
+    p = http_log_num(p, status > 0 ? (uint64_t)status : 0, 1);
+    p = http_log_put(p, "\",\"duration_ms\":\"");
+    p = http_log_num(p, us / 1000, 1);
+    *p++ = '.';
+    p = http_log_num(p, us % 1000, 3);
+    p = http_log_put(p, "\",\"request_id\":\"");
+    p = http_log_str(p, hr->r.request_id, HTTP_LOG_VALUE_MAX);
+    p = http_log_put(p, "\"}\n");
+    MS_ASSERT((size_t)(p - line) <= HTTP_LOG_LINE);
+    return (size_t)(p - line);
+}
+
+/* Metrics and the access line of one answered request. */
 static void
 http_account(struct http_req *hr, size_t pattern, int status)
 {
     int64_t ns = http_now_ns() - hr->start_ns;
-    char st[16], ms[32];
+    struct http_log *l = http_log_mine(hr->h);
+    char line[HTTP_LOG_LINE];
+    size_t n;
 
     ms_metrics_observe(hr->h->metrics, hr->r.method, pattern, status, ns);
-    snprintf(st, sizeof(st), "%d", status);
-    snprintf(ms, sizeof(ms), "%.3f", (double)ns / 1e6);
-    ms_log(MS_LOG_INFO, "request", "method", hr->r.method, "route", hr->r.route, "status", st,
-           "duration_ms", ms, "request_id", hr->r.request_id, (char *)NULL);
+    n = http_log_line(hr, l, status, ns, line);
+    if (l == NULL) {
+        http_log_write(line, n);
+        return;
+    }
+    pthread_mutex_lock(&l->mu);
+    if (l->len + n > sizeof(l->buf))
+        http_log_flush_locked(l);
+    memcpy(l->buf + l->len, line, n);
+    l->len += n;
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* The buffers and the flusher thread. */
+static enum ms_status
+http_log_start(struct ms_http *h, unsigned threads, struct ms_error *err)
+{
+    pthread_condattr_t ca;
+    int rc;
+
+    h->logs = ms_xcalloc(threads, sizeof(*h->logs));
+    h->nlogs = threads;
+    for (unsigned i = 0; i < threads; i++) {
+        pthread_mutex_init(&h->logs[i].mu, NULL);
+        h->logs[i].sec = -1;
+    }
+    pthread_mutex_init(&h->flush_mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->flush_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    rc = pthread_create(&h->flusher, NULL, http_log_loop, h);
+    if (rc != 0)
+        return ms_fail(err, MS_EINTERNAL, "cannot start the access-log thread");
+    h->have_flusher = true;
+    return MS_OK;
+}
+
+/* After the pool threads are gone: stop the flusher, write what is left, free. */
+static void
+http_log_stop(struct ms_http *h)
+{
+    if (h->logs == NULL)
+        return;
+    if (h->have_flusher) {
+        pthread_mutex_lock(&h->flush_mu);
+        h->flush_stop = true;
+        pthread_cond_signal(&h->flush_cv);
+        pthread_mutex_unlock(&h->flush_mu);
+        pthread_join(h->flusher, NULL);
+    }
+    http_log_flush_all(h);
+    for (unsigned i = 0; i < h->nlogs; i++)
+        pthread_mutex_destroy(&h->logs[i].mu);
+    pthread_cond_destroy(&h->flush_cv);
+    pthread_mutex_destroy(&h->flush_mu);
+    free(h->logs);
+    h->logs = NULL;
 }
 
 static enum MHD_Result
@@ -380,6 +666,28 @@ http_content_length(struct MHD_Connection *conn)
     return (uint64_t)n;
 }
 
+/* "r-" + the process prefix + id in hex, at least 8 digits (what "r-%s%08" PRIx64 gives). */
+static const char *
+http_request_id(struct ms_arena *a, const char *prefix, uint64_t id)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t plen = strlen(prefix);
+    char d[16], *out = ms_arena_alloc(a, 2 + plen + sizeof(d) + 1), *p = out;
+    int n = 0;
+
+    do {
+        d[n++] = hex[id & 0xf];
+        id >>= 4;
+    } while (id > 0 || n < 8);
+    memcpy(p, "r-", 2);
+    memcpy(p + 2, prefix, plen);
+    p += 2 + plen;
+    while (n > 0)
+        *p++ = d[--n];
+    *p = '\0';
+    return out;
+}
+
 static struct http_req *
 http_req_new(struct ms_http *h, struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -396,7 +704,7 @@ http_req_new(struct ms_http *h, struct MHD_Connection *conn, const char *url, co
     hr->r.path = ms_arena_strdup(a, url);
     hr->r.route = "unmatched";
     hr->r.cfg = h->cfg;
-    hr->r.request_id = ms_arena_printf(a, "r-%s%08" PRIx64, h->id_prefix, id);
+    hr->r.request_id = http_request_id(a, h->id_prefix, id);
     host = http_header(conn, MHD_HTTP_HEADER_HOST);
     hr->r.host = host != NULL ? ms_arena_strdup(a, host) : NULL;
     ms_buf_init(&hr->r.body, max);
@@ -556,9 +864,10 @@ http_listen(struct ms_http *h, struct ms_error *err)
         flags, 0, NULL, NULL, http_on_request, h, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         http_threads(h->cfg), MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, HTTP_CONN_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
-        http_on_completed, h, MHD_OPTION_UNESCAPE_CALLBACK, http_no_unescape, h,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, HTTP_CONN_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, h,
+        MHD_OPTION_UNESCAPE_CALLBACK, http_no_unescape, h, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_END);
     if (h->daemon == NULL)
         return ms_fail(err, MS_EINTERNAL, "cannot listen on %s:%d (see the microhttpd log)",
                        h->cfg->listen_host, h->cfg->listen_port);
@@ -588,7 +897,9 @@ ms_http_start(const struct ms_config *cfg, struct ms_http **out, struct ms_error
         goto out;
     }
     h->have_store_key = true;
-    st = http_listen(h, err);
+    st = http_log_start(h, http_threads(cfg), err);
+    if (st == MS_OK)
+        st = http_listen(h, err);
 out:
     if (st != MS_OK) {
         ms_http_stop(h);
@@ -612,6 +923,7 @@ ms_http_stop(struct ms_http *h)
     /* Joins the pool threads, whose exit runs http_store_close_cb on their store handles. */
     if (h->daemon != NULL)
         MHD_stop_daemon(h->daemon);
+    http_log_stop(h);
     if (h->have_store_key)
         pthread_key_delete(h->store_key);
     ms_limits_free(h->limits);

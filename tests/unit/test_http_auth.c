@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/arena.h"
 #include "core/crypto.h"
@@ -360,4 +361,85 @@ Test(http_limits, slow_rate_retry_after_and_many_keys)
     for (int i = 0; i < 1000; i++)
         cr_assert_eq(ms_limits_rate(l, "k", 0, &retry, &err), MS_OK, "off when 0");
     ms_limits_free(l);
+}
+
+/* ---- the per-thread cache of recent answers (auth.c) ---- */
+
+/* A store that answers every credential with the same user and counts the lookups. */
+struct tac_store {
+    struct ms_store base; /* must be first */
+    int calls;
+};
+
+static enum ms_status
+tac_key_auth(struct ms_store *s, struct ms_arena *a, const char *hash_hex, struct ms_auth *out,
+             struct ms_error *err)
+{
+    (void)hash_hex;
+    (void)err;
+    ((struct tac_store *)s)->calls++;
+    memset(out, 0, sizeof(*out));
+    out->kind = MS_ACTOR_USER;
+    strcpy(out->key_id, "33333333-3333-4333-8333-333333333333");
+    strcpy(out->org_id, "22222222-2222-4222-8222-222222222222");
+    strcpy(out->user_id, "44444444-4444-4444-8444-444444444444");
+    out->org_name = ms_arena_strdup(a, "Org Alpha");
+    out->user_email = ms_arena_strdup(a, "ada@example.com");
+    out->user_name = NULL;
+    return MS_OK;
+}
+
+static const struct ms_store_ops tac_ops = {.name = "counting", .key_auth = tac_key_auth};
+
+/* Authenticate header against st; the answer's strings are checked before the arena goes. */
+static void
+tac_auth(struct tac_store *st, const char *header)
+{
+    struct ms_req req;
+    char want[MS_SHA256_HEX_LEN + 1];
+    const char *key = strchr(header, ' ') + 1;
+
+    memset(&req, 0, sizeof(req));
+    req.arena = ms_arena_new();
+    req.store = &st->base;
+    cr_assert_eq(ms_http_auth(&req, header, NULL), MS_OK);
+    ms_sha256_hex(key, strlen(key), want);
+    cr_expect_str_eq(req.auth.cred_hash, want);
+    cr_expect_eq(req.auth.kind, MS_ACTOR_USER);
+    cr_expect_str_eq(req.auth.user_id, "44444444-4444-4444-8444-444444444444");
+    cr_expect_str_eq(req.auth.org_name, "Org Alpha");
+    cr_expect_str_eq(req.auth.user_email, "ada@example.com");
+    cr_expect_null(req.auth.user_name);
+    ms_arena_free(req.arena);
+}
+
+static void
+tac_sleep_ms(long ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+Test(http_auth, recent_answers_are_reused_for_a_few_ms)
+{
+    struct tac_store st = {.base = {&tac_ops}}, other = {.base = {&tac_ops}};
+    bool hit = false;
+
+    /* A miss then, at once, a hit; retried in case this process was descheduled between. */
+    for (int i = 0; i < 50 && !hit; i++) {
+        int before = st.calls;
+
+        tac_sleep_ms(10); /* what was cached has expired */
+        tac_auth(&st, "Bearer " TAU_KEY);
+        cr_assert_eq(st.calls, before + 1, "an expired answer is asked again");
+        tac_auth(&st, "Bearer " TAU_KEY);
+        hit = st.calls == before + 1;
+    }
+    cr_expect(hit, "a second request at once is answered from the cache");
+    tac_auth(&other, "Bearer " TAU_KEY);
+    cr_expect_eq(other.calls, 1, "another store handle is asked itself");
+    st.calls = 0;
+    tac_auth(&st, "Bearer another-key-0123456789");
+    cr_expect_eq(st.calls, 1, "another key is asked for");
 }
