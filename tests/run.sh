@@ -10,6 +10,7 @@ export MS_RESULTS="$RESULTS"
 export MS_BIN="$(pwd)/build/test/modelsync"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="print_stacktrace=1"
+export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
 status=0
 
 . tests/pg.sh
