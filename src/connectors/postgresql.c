@@ -933,7 +933,8 @@ pg_close(struct ms_cx *cx)
 
 #endif /* MS_WITH_PG */
 
-/* Slots implemented in postgresql_read.c and postgresql_write.c, or the stubs above. */
+/* Slots implemented in postgresql_read.c and postgresql_write.c, or the "not built in" answers
+ * above when libpq is absent. */
 #if MS_WITH_PG
 #define PG_SLOT(name) ms_cx_pg_##name
 #else
