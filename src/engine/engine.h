@@ -15,9 +15,10 @@
 #include "model/model.h"
 #include "store/store.h"
 
-#define MS_LEASE_MS 30000      /* a claim lapses this long after its last renewal */
-#define MS_TEST_RUN_RECORDS 10 /* `test: true` processes at most this many changed records (D12)   \
-                                */
+#define MS_LEASE_MS 30000 /* a claim lapses this long after its last renewal */
+#define MS_TEST_RUN_RECORDS                                                                        \
+    10 /* `test: true` processes at most this many changed records (D12)                           \
+        */
 
 /* Where each phase spent its time (S11), and how much it moved. */
 struct ms_engine_stats {

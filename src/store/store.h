@@ -18,8 +18,8 @@
 #include "core/error.h"
 #include "model/model.h"
 
-#define MS_IDEM_TTL_MS (24LL * 3600 * 1000)   /* idempotency keys are kept 24 h */
-#define MS_IDEM_STALE_MS (10LL * 60 * 1000)   /* an in-flight key older than this was abandoned */
+#define MS_IDEM_TTL_MS (24LL * 3600 * 1000) /* idempotency keys are kept 24 h */
+#define MS_IDEM_STALE_MS (10LL * 60 * 1000) /* an in-flight key older than this was abandoned */
 
 struct ms_store;
 
@@ -295,8 +295,7 @@ struct ms_store_ops {
                                   const char *sync_id, const char *id, int64_t now,
                                   const char **affected, struct ms_error *err);
     /* Executions whose lease expired before now (their node died) → interrupted; *n reaped. */
-    enum ms_status (*exec_reap)(struct ms_store *s, int64_t now, int64_t *n,
-                                struct ms_error *err);
+    enum ms_status (*exec_reap)(struct ms_store *s, int64_t now, int64_t *n, struct ms_error *err);
 
     /* console log of an execution */
     enum ms_status (*log_append)(struct ms_store *s, const char *exec_id, int64_t ts,
@@ -304,8 +303,8 @@ struct ms_store_ops {
     /* after_seq > 0: up to limit entries with seq > after_seq, oldest first; after_seq == 0:
      * the newest limit entries, oldest first. */
     enum ms_status (*log_list)(struct ms_store *s, struct ms_arena *a, const char *exec_id,
-                               int64_t after_seq, size_t limit, struct ms_exec_log **out,
-                               size_t *n, struct ms_error *err);
+                               int64_t after_seq, size_t limit, struct ms_exec_log **out, size_t *n,
+                               struct ms_error *err);
 
     /* snapshots: per sync, what the target acknowledged (key hash → row hash) */
     enum ms_status (*snap_load)(struct ms_store *s, const char *sync_id, ms_snap_fn fn, void *ud,
