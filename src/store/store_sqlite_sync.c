@@ -386,19 +386,20 @@ ms_store_sq_sync_get_doc(struct ms_store *base, struct ms_arena *a, const char *
 }
 
 /*
- * The statement selecting cols with the optional terms in mask. Parameters have fixed numbers
- * whichever terms are present (?1 org, ?2 active, ?3 mode, ?4 target, ?5 ?6 cursor, ?7 limit),
- * so one binding sequence serves all 16 variants. The cursor is a row-value comparison, which
- * SQLite turns into the start of the index range; (updated_at < ? OR (updated_at = ? AND
- * id < ?)) means the same but only bounds updated_at.
+ * The statement selecting cols through index with the optional terms in mask. Parameters have
+ * fixed numbers whichever terms are present (?1 org, ?2 active, ?3 mode, ?4 target, ?5 ?6
+ * cursor, ?7 limit), so one binding sequence serves all 16 variants. The cursor is a row-value
+ * comparison, which SQLite turns into the start of the index range; (updated_at < ? OR
+ * (updated_at = ? AND id < ?)) means the same but only bounds updated_at. The index is named:
+ * syncs_list and syncs_docs start alike, and each query must keep to its own.
  */
 static const char *
-sync_list_sql(const char *cols, unsigned mask, char *buf, size_t cap)
+sync_list_sql(const char *cols, const char *index, unsigned mask, char *buf, size_t cap)
 {
     int n = snprintf(buf, cap,
-                     "SELECT %s FROM syncs WHERE organization_id = ?1%s%s%s%s "
+                     "SELECT %s FROM syncs INDEXED BY %s WHERE organization_id = ?1%s%s%s%s "
                      "ORDER BY updated_at DESC, id DESC LIMIT ?7",
-                     cols, (mask & SQ_LIST_ACTIVE) != 0 ? " AND active = ?2" : "",
+                     cols, index, (mask & SQ_LIST_ACTIVE) != 0 ? " AND active = ?2" : "",
                      (mask & SQ_LIST_MODE) != 0 ? " AND mode = ?3" : "",
                      (mask & SQ_LIST_TARGET) != 0 ? " AND target_connection_id = ?4" : "",
                      (mask & SQ_LIST_CURSOR) != 0 ? " AND (updated_at, id) < (?5, ?6)" : "");
@@ -410,14 +411,15 @@ sync_list_sql(const char *cols, unsigned mask, char *buf, size_t cap)
 MS_STATIC const char *
 ms_store_sq_sync_list_sql(unsigned mask, char *buf, size_t cap)
 {
-    return sync_list_sql(SYNC_COLS, mask, buf, cap);
+    return sync_list_sql(SYNC_COLS, "syncs_list", mask, buf, cap);
 }
 
-/* Only what a page of documents needs: the keyset position and the stored item. */
+/* Only what a page of documents needs: the keyset position and the stored item, all in the
+ * covering index syncs_docs (migration 0006). */
 MS_STATIC const char *
 ms_store_sq_sync_list_docs_sql(unsigned mask, char *buf, size_t cap)
 {
-    return sync_list_sql("id, updated_at, list_item", mask, buf, cap);
+    return sync_list_sql("id, updated_at, list_item", "syncs_docs", mask, buf, cap);
 }
 
 static unsigned

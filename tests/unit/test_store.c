@@ -1359,7 +1359,7 @@ Test(store_sqlite, wal_schema_and_versions)
     v = ts_raw_text(db, "SELECT group_concat(version || ':' || name, ',') FROM "
                         "(SELECT * FROM schema_migrations ORDER BY version)");
     cr_expect_str_eq(v, "1:0001-init,2:0002-executions,3:0003-snapshot-log,4:0004-sync-documents,"
-                     "5:0005-schedule");
+                     "5:0005-schedule,6:0006-sync-docs-index");
     cr_expect_str_eq(ts_raw_text(db, "SELECT count(*) FROM schema_migrations"),
                      ms_arena_printf(ts.a, "%zu", ms_migrations_count));
     cr_expect_str_eq(ts_raw_text(db, "SELECT name FROM sqlite_master WHERE name = 'syncs_list'"),
@@ -1562,16 +1562,15 @@ Test(store, sync_docs_follow_every_write)
     j = ts_doc_check(org, y.id);
     cr_expect_str_eq(json_string_value(json_object_get(j, "mode")), "updateOrCreate");
     cr_expect_str_eq(
-        json_string_value(json_object_get(json_object_get(j, "schedule"), "frequency")),
-        "hourly");
+        json_string_value(json_object_get(json_object_get(j, "schedule"), "frequency")), "hourly");
     ts_item_check(org, y.id, 9000);
 
-    cr_assert_eq(ms_store_sync_set_active(ts.s, org, y.id, false, 9500, &pauser, &err), MS_OK,
-                 "%s", err.msg);
+    cr_assert_eq(ms_store_sync_set_active(ts.s, org, y.id, false, 9500, &pauser, &err), MS_OK, "%s",
+                 err.msg);
     j = ts_doc_check(org, y.id);
     cr_expect(json_is_false(json_object_get(j, "active")));
-    cr_expect_str_eq(
-        json_string_value(json_object_get(json_object_get(j, "updated_by"), "name")), "Linus");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j, "updated_by"), "name")),
+                     "Linus");
     ts_item_check(org, y.id, 9500);
 
     cr_expect_eq(ms_store_sync_get_doc(ts.s, ts.a, other, y.id, &doc, &err), MS_ENOTFOUND);
@@ -1640,7 +1639,10 @@ Test(store, sync_list_docs_keyset_walk)
     const char *targets[2];
     const char *org = ts_many_syncs(all, targets);
     const struct ms_sync_filter filters[] = {
-        {-1, NULL, NULL}, {0, NULL, NULL}, {-1, "update", NULL}, {1, "create", targets[0]},
+        {-1, NULL, NULL},
+        {0, NULL, NULL},
+        {-1, "update", NULL},
+        {1, "create", targets[0]},
     };
 
     for (size_t i = 0; i < MS_ARRAY_LEN(filters); i++) {
@@ -1665,16 +1667,16 @@ Test(store_sqlite, sync_docs_of_rows_written_before_migration_4)
     const char *org = ts_org(1, 1);
     const char *conn = ts_conn(org, 1);
     const char *id = ts_sync(org, 1, conn, NULL);
-    const char *full = ms_arena_printf(ts.a, "%s|%s", ts_doc_want(org, id, false),
-                                       ts_doc_want(org, id, true));
+    const char *full =
+        ms_arena_printf(ts.a, "%s|%s", ts_doc_want(org, id, false), ts_doc_want(org, id, true));
     struct ms_sync_doc doc, *page = NULL;
     size_t n = 0;
     sqlite3 *db = ts_raw();
 
     cr_expect_str_eq(ts_raw_docs(db, id), full, "written with the row");
-    cr_assert_eq(sqlite3_exec(db, "UPDATE syncs SET response = NULL, list_item = NULL", NULL, NULL,
-                              NULL),
-                 SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_exec(db, "UPDATE syncs SET response = NULL, list_item = NULL", NULL, NULL, NULL),
+        SQLITE_OK);
     ts_doc_check(org, id);
     cr_expect_str_eq(ts_raw_docs(db, id), full, "a read outside a transaction stores them");
 
@@ -1684,9 +1686,9 @@ Test(store_sqlite, sync_docs_of_rows_written_before_migration_4)
     cr_expect_str_eq(ts_raw_docs(db, id), full);
 
     /* Inside the caller's transaction a read renders but writes nothing, and dooms nothing. */
-    cr_assert_eq(sqlite3_exec(db, "UPDATE syncs SET response = NULL, list_item = NULL", NULL, NULL,
-                              NULL),
-                 SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_exec(db, "UPDATE syncs SET response = NULL, list_item = NULL", NULL, NULL, NULL),
+        SQLITE_OK);
     cr_assert_eq(ms_store_tx_begin(ts.s, &err), MS_OK, "%s", err.msg);
     ts_doc_check(org, id);
     cr_assert_eq(ms_store_sync_list_docs(ts.s, ts.a, org, NULL, NULL, 5, &page, &n, &err), MS_OK);
@@ -1695,21 +1697,28 @@ Test(store_sqlite, sync_docs_of_rows_written_before_migration_4)
     ts_sync(org, 2, conn, NULL);
     cr_assert_eq(ms_store_tx_commit(ts.s, &err), MS_OK, "%s", err.msg);
     cr_expect_str_eq(ts_raw_docs(db, id), "|");
-    cr_expect_eq(ms_store_sync_get_doc(ts.s, ts.a, org, ts_id(TS_SYNC, 2), &doc, &err), MS_OK,
-                 "%s", err.msg);
+    cr_expect_eq(ms_store_sync_get_doc(ts.s, ts.a, org, ts_id(TS_SYNC, 2), &doc, &err), MS_OK, "%s",
+                 err.msg);
     sqlite3_close(db);
 }
 
-Test(store_sqlite, sync_list_docs_uses_the_keyset_index)
+Test(store_sqlite, sync_list_docs_reads_only_the_covering_index)
 {
     char sql[1024], plan[1024];
     struct ms_error err;
 
     ms_store_sq_sync_list_docs_sql(SQ_LIST_CURSOR, sql, sizeof(sql));
     cr_assert_eq(ms_store_sq_explain(ts.s, sql, plan, sizeof(plan), &err), MS_OK, "%s", err.msg);
-    cr_expect(
-        strstr(plan, "USING INDEX syncs_list (organization_id=? AND (updated_at,id)<(?,?))") !=
-            NULL,
-        "%s", plan);
+    cr_expect(strstr(plan, "USING COVERING INDEX syncs_docs (organization_id=? AND "
+                           "(updated_at,id)<(?,?))") != NULL,
+              "%s", plan);
     cr_expect(strstr(plan, "TEMP B-TREE") == NULL, "%s", plan);
+    for (unsigned mask = 0; mask < 16; mask++) {
+        ms_store_sq_sync_list_docs_sql(mask, sql, sizeof(sql));
+        cr_assert_eq(ms_store_sq_explain(ts.s, sql, plan, sizeof(plan), &err), MS_OK, "%s",
+                     err.msg);
+        cr_expect(strstr(plan, "USING COVERING INDEX syncs_docs") != NULL, "mask %u: %s", mask,
+                  plan);
+        cr_expect(strstr(plan, "TEMP B-TREE") == NULL, "mask %u: %s", mask, plan);
+    }
 }
