@@ -1,9 +1,9 @@
 /*
  * store_int.h: what the files of src/store/ share and nothing outside may include. The SQLite
  * backend is split by area (store_sqlite.c: handle, statements, transactions, migrations, meta;
- * store_sqlite_org.c, _conn.c, _sync.c, _idem.c, _exec.c, _snap.c, _sched.c: the operations);
- * they meet through the handle struct, the statement cache and the bind/column helpers declared
- * here.
+ * store_sqlite_org.c, _conn.c, _sync.c, _idem.c, _exec.c, _snap.c (+ _snapblob.c), _sched.c: the
+ * operations); they meet through the handle struct, the statement cache and the bind/column
+ * helpers declared here.
  * sqlite3.h itself stays in the store_sqlite*.c files (check-layers), so this header names its
  * types by struct tag.
  */
@@ -91,21 +91,28 @@ enum sq_stmt_id {
     SQ_LOG_APPEND = SQ_EXEC_LIST + 8,
     SQ_LOG_AFTER,
     SQ_LOG_TAIL,
-    SQ_SNAP_LOAD,     /* the folded rows, in key order */
-    SQ_SNAP_LOAD_LOG, /* the runs' rows, in key order, newest run first */
+    SQ_SNAP_LOAD,       /* the folded chunks, in key order */
+    SQ_SNAP_INFO,       /* the sync's snapshot_syncs row and its number of runs */
+    SQ_SNAP_SYNC,       /* create the sync's snapshot_syncs row */
+    SQ_SNAP_RUN_PUT,    /* a new run */
+    SQ_SNAP_RUN_IDS,    /* the sync's runs, oldest first */
+    SQ_SNAP_RUN_FIND,   /* the runs whose key range holds a key, newest first */
+    SQ_SNAP_RUNS_DROP,  /* fold: delete the folded runs */
+    SQ_SNAP_CHUNK_LIST, /* fold: the chunks, in key order, without their bodies */
+    SQ_SNAP_CHUNK_GET,  /* fold: one chunk's body */
+    SQ_SNAP_CHUNK_FIND, /* key text: the sync, its runs and the chunk that would hold a key */
+    SQ_SNAP_CHUNK_PUT,  /* a new chunk */
+    SQ_SNAP_CHUNK_DEL,  /* fold: delete a rewritten chunk */
+    SQ_SNAP_SET_FOLDED, /* the folded count (and format) */
     SQ_SNAP_READ_BEGIN,
     SQ_SNAP_READ_END,
-    SQ_SNAP_COUNT,
-    SQ_SNAP_SYNC,     /* the sync's snapshot_syncs row */
-    SQ_SNAP_RUN,      /* a new run */
-    SQ_SNAP_PUT,      /* one change of a run */
-    SQ_SNAP_PUT_MANY, /* several */
     SQ_SNAP_CLEAR,
-    SQ_SNAP_KEY_TEXT,
-    SQ_SNAP_PENDING,   /* the runs waiting to be folded */
-    SQ_SNAP_FOLD_DEL,  /* fold: the deletes */
-    SQ_SNAP_FOLD_PUT,  /* fold: the upserts */
-    SQ_SNAP_FOLD_DROP, /* fold: delete the folded runs */
+    SQ_SNAP_OLD_PENDING, /* upgrade from 0003's tables: their runs */
+    SQ_SNAP_OLD_FOLD_DEL,
+    SQ_SNAP_OLD_FOLD_PUT,
+    SQ_SNAP_OLD_FOLD_DROP,
+    SQ_SNAP_OLD_ROWS,      /* the folded rows of 0003, in key order */
+    SQ_SNAP_OLD_ROWS_DROP, /* and their deletion */
     SQ_SCHED_LIST,
     SQ_SCHED_GET,
     SQ_SCHED_INSERT,
@@ -365,6 +372,122 @@ enum ms_status ms_store_sq_snap_key_text(struct ms_store *base, struct ms_arena 
 enum ms_status ms_store_sq_snap_compact(struct ms_store *base, const char *sync_id,
                                         struct ms_error *err);
 
+/*
+ * Snapshot blobs (store_sqlite_snapblob.c; docs/internals/STORE.md, "Snapshot persistence"). A
+ * run (what one snap_apply adds) and a folded chunk are each one blob: a header of
+ * MS_SNAPBLOB_HEAD bytes (the version byte MS_SNAPBLOB_VERSION, three zero bytes, the number of
+ * entries n and the length of the text area as little-endian u32, four zero bytes), n entries
+ * of MS_SNAPBLOB_ENTRY bytes in strictly increasing key order (key hash, row hash, then a
+ * little-endian u32: bit 31 a delete, bit 30 no key text, bits 0-29 where the entry's text ends
+ * in the text area; it starts where the previous entry's ends), then the text area. Only runs
+ * hold deletes. Readers check every field they use and never read outside the blob: a damaged
+ * blob is MS_EINTERNAL naming the sync.
+ */
+#define MS_SNAPBLOB_VERSION 1
+#define MS_SNAPBLOB_HEAD 16
+#define MS_SNAPBLOB_ENTRY 36
+#define MS_SNAPBLOB_TEXT_MAX ((1u << 30) - 1) /* bytes of one blob's text area */
+
+/* One decoded entry. */
+struct snap_ent {
+    uint8_t key[16];
+    uint8_t row[16]; /* zero for a delete */
+    bool del;        /* the key is gone (runs only) */
+    bool text;       /* it has a key text (possibly empty); false for NULL and for deletes */
+    uint32_t end;    /* where its text ends in the text area */
+};
+
+/* A decoded header. */
+struct snapblob_head {
+    uint32_t n;        /* entries */
+    uint32_t text_len; /* bytes of the text area */
+};
+
+/* Decode the header p[0, MS_SNAPBLOB_HEAD) of a blob of len bytes; false: damaged. */
+bool ms_store_snapblob_head(const uint8_t *p, uint64_t len, struct snapblob_head *h);
+/* Decode the entry p[0, MS_SNAPBLOB_ENTRY). */
+void ms_store_snapblob_entry(const uint8_t *p, struct snap_ent *e);
+/*
+ * Why e cannot follow prev (NULL when e is the first entry) in a blob with header h, or NULL
+ * when it can. Deletes are allowed only in runs (run true).
+ */
+const char *ms_store_snapblob_follows(const struct snap_ent *prev, const struct snap_ent *e,
+                                      const struct snapblob_head *h, bool run);
+/* Why the last entry, last (NULL without entries), cannot end a blob with header h, or NULL. */
+const char *ms_store_snapblob_ends(const struct snap_ent *last, const struct snapblob_head *h);
+/* Why the blob p[0, len) is damaged, or NULL: every check of the readers, in one pass. */
+const char *ms_store_snapblob_check(const uint8_t *p, size_t len, bool run);
+
+/* Builds one blob in memory: entries added in strictly increasing key order. */
+struct snapblob_builder {
+    uint8_t *buf;    /* owned: the header's room, then the entries (and the text on finish) */
+    size_t buf_size; /* bytes allocated at buf */
+    size_t n;        /* entries */
+    uint8_t *text;   /* owned: the text area */
+    size_t text_len, text_cap;
+    int64_t dels; /* entries that are deletes */
+};
+
+/* An empty builder; ms_store_snapblob_release() frees its memory. */
+void ms_store_snapblob_init(struct snapblob_builder *b);
+void ms_store_snapblob_release(struct snapblob_builder *b);
+/* Append an entry; text NULL: no key text. The caller keeps the text area under its cap. */
+void ms_store_snapblob_add(struct snapblob_builder *b, const uint8_t key[16], const uint8_t row[16],
+                           bool del, const char *text, size_t len);
+/*
+ * Append the entries [i, i + k) of the blob p (header h), which ms_store_snapblob_check found
+ * sound and which hold no deletes, with their texts; their keys follow b's last one.
+ */
+void ms_store_snapblob_add_span(struct snapblob_builder *b, const uint8_t *p,
+                                const struct snapblob_head *h, uint32_t i, uint32_t k);
+/* The bytes the entries [i, i + k) of the sound blob p (header h) take, texts included. */
+size_t ms_store_snapblob_span_bytes(const uint8_t *p, const struct snapblob_head *h, uint32_t i,
+                                    uint32_t k);
+/* The first of the entries [lo, hi) of the sound blob p whose key is not below key (hi: none). */
+uint32_t ms_store_snapblob_lower(const uint8_t *p, uint32_t lo, uint32_t hi, const uint8_t key[16]);
+/* The bytes the blob would have now. */
+size_t ms_store_snapblob_size(const struct snapblob_builder *b);
+/* The whole blob, *len bytes, owned by b and valid until its next add, reset or release. */
+const uint8_t *ms_store_snapblob_finish(struct snapblob_builder *b, size_t *len);
+/* Empty b for the next blob, keeping its memory. */
+void ms_store_snapblob_reset(struct snapblob_builder *b);
+
+/* Random access to one blob of len bytes: read copies n bytes at off into dst. */
+struct snapblob_src {
+    enum ms_status (*read)(void *ud, void *dst, size_t n, size_t off, struct ms_error *err);
+    void *ud;
+    size_t len;
+};
+
+/*
+ * Binary search for key in the blob src reads, a few small reads: *found, and when found the
+ * entry in *e and where its text lies in the blob (*text_off, *text_len). A damaged blob is
+ * MS_EINTERNAL naming sync_id.
+ */
+enum ms_status ms_store_snapblob_find(const struct snapblob_src *src, const char *sync_id,
+                                      const uint8_t key[16], bool *found, struct snap_ent *e,
+                                      size_t *text_off, size_t *text_len, struct ms_error *err);
+/* MS_EINTERNAL: the snapshot of sync_id is damaged, why. */
+enum ms_status ms_store_snapblob_damaged(const char *sync_id, const char *why,
+                                         struct ms_error *err);
+
+/*
+ * The streaming k-way merge of some of a sync's runs (ids, oldest first), read through
+ * sqlite3_blob handles with a small window each: ms_store_sq_runs_cur is the newest change of
+ * the smallest key left (NULL when none is left; with texts, its key text in *text, *len), and
+ * ms_store_sq_runs_next moves past that key in every run. Memory is a few KiB per run.
+ */
+struct snap_runs;
+
+enum ms_status ms_store_sq_runs_open(struct store_sqlite *s, const char *sync_id,
+                                     const int64_t *ids, size_t n, bool texts,
+                                     struct snap_runs **out, struct ms_error *err);
+const struct snap_ent *ms_store_sq_runs_cur(const struct snap_runs *r, const char **text,
+                                            size_t *len);
+enum ms_status ms_store_sq_runs_next(struct snap_runs *r, struct ms_error *err);
+/* Close the blob handles and free r (NULL: nothing); before the runs' rows are deleted. */
+void ms_store_sq_runs_free(struct snap_runs *r);
+
 /* scheduler state and events (store_sqlite_sched.c) */
 enum ms_status ms_store_sq_sched_list(struct ms_store *base, struct ms_arena *a,
                                       const char *after_id, size_t limit,
@@ -389,6 +512,12 @@ enum ms_status ms_store_sq_sched_events_prune(struct ms_store *base, int64_t upt
 const char *ms_store_sq_exec_list_sql(unsigned mask, char *buf, size_t cap);
 /* The SQL of the snapshot statement in slot id (SQ_SNAP_*), for query-plan checks; else NULL. */
 const char *ms_store_sq_snap_sql(enum sq_stmt_id id);
+/* Entries per folded chunk (default 1024): tests lower it to get many chunks from few keys. */
+extern size_t ms_store_sq_snap_chunk_max;
+/* Bytes at which a run's blob stops growing (default 64 MiB): tests lower it to split runs. */
+extern size_t ms_store_sq_snap_run_bytes;
+/* The bytes a merge of runs holds (its structs and windows), to check that it stays bounded. */
+size_t ms_store_sq_runs_mem(const struct snap_runs *m);
 /* The SQL of the sync_list statement with the optional terms in mask (SQ_LIST_*). */
 const char *ms_store_sq_sync_list_sql(unsigned mask, char *buf, size_t cap);
 /* The same for sync_list_docs: the same terms and order, its own columns. */

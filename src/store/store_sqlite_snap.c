@@ -1,15 +1,11 @@
 /*
- * store_sqlite_snap.c: sync snapshots in the SQLite store: per sync, the 16-byte key hash of
- * each record the target acknowledged, its 16-byte row hash and the identity as text. The
- * engine loads a sync's snapshot once per run and commits each batch's changes together with
- * the execution's counts in one transaction, so a crash never separates what the target
- * acknowledged from what the snapshot says. Same thread rules as store_sqlite.c.
- *
- * Keys are random hashes, so upserting a batch into one key-ordered table dirties a page per
- * change. Instead each snap_apply appends one run (its changes sorted by key) to snapshot_log,
- * a sequential write; readers overlay the runs on the folded rows (snapshot_rows), the newest
- * run winning; snap_compact folds the runs in key order and deletes them. Migration 0003,
- * docs/internals/STORE.md "Snapshot persistence".
+ * store_sqlite_snap.c: sync snapshots in the SQLite store: per sync, the key hash of each record
+ * the target acknowledged, its row hash and the identity as text. Each snap_apply adds one run
+ * (its changes sorted by key, one blob row of snapshot_deltas) in the transaction that stores
+ * the execution's counts; readers merge the runs over the folded chunks (snapshot_chunks,
+ * ~1,000 sorted entries per blob), the newest run winning per key; snap_compact folds the runs
+ * into the chunks they touch. Blob layout and run merge: store_sqlite_snapblob.c. Migration
+ * 0007, docs/internals/STORE.md "Snapshot persistence". Same thread rules as store_sqlite.c.
  */
 #include "store/store_int.h"
 
@@ -19,71 +15,76 @@
 #include "core/xmalloc.h"
 
 #define SNAP_HASH_LEN 16
+/* a folded chunk holds this many entries, or fewer when their blob reaches SNAP_CHUNK_BYTES */
+#define SNAP_CHUNK_ENTRIES 1024
+#define SNAP_CHUNK_BYTES (64u << 10)
+#ifdef MS_TESTING
+size_t ms_store_sq_snap_chunk_max = SNAP_CHUNK_ENTRIES;
+#define SNAP_CHUNK_MAX ms_store_sq_snap_chunk_max
+#else
+#define SNAP_CHUNK_MAX ((size_t)SNAP_CHUNK_ENTRIES)
+#endif
+/* a run's blob stops growing here (a longer snap_apply writes several runs, one per piece) */
+#ifdef MS_TESTING
+size_t ms_store_sq_snap_run_bytes = (size_t)64 << 20;
+#define SNAP_RUN_BYTES ms_store_sq_snap_run_bytes
+#else
+#define SNAP_RUN_BYTES ((size_t)64 << 20)
+#endif
+/* one key text; source values are capped far below (connector.h, MS_MAX_VALUE_BYTES) */
+#define SNAP_TEXT_MAX ((size_t)64 << 20)
 
-/*
- * The statements, by cache slot. SNAP_ID is the sync's snapshot id from the sync id bound to
- * ?1 (NULL, matching nothing, before its first change).
- */
-#define SNAP_ID "(SELECT id FROM snapshot_syncs WHERE sync_id = ?1)"
-
-#define SNAP_ROW "(?, ?, ?, ?, ?)"
-#define SNAP_ROWS_4 SNAP_ROW ", " SNAP_ROW ", " SNAP_ROW ", " SNAP_ROW
-#define SNAP_ROWS_16 SNAP_ROWS_4 ", " SNAP_ROWS_4 ", " SNAP_ROWS_4 ", " SNAP_ROWS_4
-#define SNAP_ROWS_32 SNAP_ROWS_16 ", " SNAP_ROWS_16
-#define SNAP_PUT_ROWS 32 /* the rows of SQ_SNAP_PUT_MANY */
-
+/* The statements, by cache slot. ?1 is the sync id (SQ_SNAP_INFO, _SYNC, _CLEAR), else the
+ * snapshot id (snapshot_syncs.id). */
 static const char *const snap_sql[] = {
     [SQ_SNAP_LOAD - SQ_SNAP_LOAD] =
-        "SELECT key_hash, row_hash FROM snapshot_rows WHERE snap = " SNAP_ID " ORDER BY key_hash",
-    /* each key's changes newest first, so the first one read is the one that counts */
-    [SQ_SNAP_LOAD_LOG - SQ_SNAP_LOAD] =
-        "SELECT l.key_hash, l.row_hash, l.del FROM snapshot_runs AS r JOIN snapshot_log AS l ON "
-        "l.run = r.id WHERE r.snap = " SNAP_ID " ORDER BY l.key_hash, l.run DESC",
+        "SELECT first_key, n, body FROM snapshot_chunks WHERE snap = ?1 ORDER BY first_key",
+    [SQ_SNAP_INFO - SQ_SNAP_LOAD] =
+        "SELECT id, format, folded, (SELECT count(*) FROM snapshot_deltas WHERE snap = y.id) "
+        "FROM snapshot_syncs AS y WHERE sync_id = ?1",
+    [SQ_SNAP_SYNC - SQ_SNAP_LOAD] = "INSERT INTO snapshot_syncs (sync_id, format) VALUES (?1, 1) "
+                                    "ON CONFLICT (sync_id) DO NOTHING",
+    [SQ_SNAP_RUN_PUT - SQ_SNAP_LOAD] = "INSERT INTO snapshot_deltas (snap, n, dels, min_key, "
+                                       "max_key, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [SQ_SNAP_RUN_IDS - SQ_SNAP_LOAD] = "SELECT id FROM snapshot_deltas WHERE snap = ?1 ORDER BY id",
+    [SQ_SNAP_RUN_FIND - SQ_SNAP_LOAD] = "SELECT id FROM snapshot_deltas WHERE snap = ?1 AND "
+                                        "min_key <= ?2 AND max_key >= ?2 ORDER BY id DESC",
+    [SQ_SNAP_RUNS_DROP - SQ_SNAP_LOAD] = "DELETE FROM snapshot_deltas WHERE snap = ?1",
+    [SQ_SNAP_CHUNK_LIST - SQ_SNAP_LOAD] =
+        "SELECT id, first_key, n FROM snapshot_chunks WHERE snap = ?1 ORDER BY first_key",
+    [SQ_SNAP_CHUNK_GET - SQ_SNAP_LOAD] = "SELECT body FROM snapshot_chunks WHERE id = ?1",
+    /* snap_info for a key text lookup: whether there are runs, and the chunk that would hold
+     * the key in ?2, the one with the largest first key not above it (0: none) */
+    [SQ_SNAP_CHUNK_FIND - SQ_SNAP_LOAD] =
+        "SELECT id, format, folded, EXISTS (SELECT 1 FROM snapshot_deltas WHERE snap = y.id), "
+        "coalesce((SELECT c.id FROM snapshot_chunks AS c WHERE c.snap = y.id AND c.first_key <= "
+        "?2 ORDER BY c.first_key DESC LIMIT 1), 0) FROM snapshot_syncs AS y WHERE sync_id = ?1",
+    [SQ_SNAP_CHUNK_PUT - SQ_SNAP_LOAD] =
+        "INSERT INTO snapshot_chunks (snap, first_key, n, body) VALUES (?1, ?2, ?3, ?4)",
+    [SQ_SNAP_CHUNK_DEL - SQ_SNAP_LOAD] = "DELETE FROM snapshot_chunks WHERE id = ?1",
+    [SQ_SNAP_SET_FOLDED - SQ_SNAP_LOAD] =
+        "UPDATE snapshot_syncs SET format = 1, folded = ?2 WHERE id = ?1",
     [SQ_SNAP_READ_BEGIN - SQ_SNAP_LOAD] = "BEGIN",
     [SQ_SNAP_READ_END - SQ_SNAP_LOAD] = "COMMIT",
-    /* the folded rows, plus the runs' keys that are new, minus those they delete */
-    [SQ_SNAP_COUNT - SQ_SNAP_LOAD] =
-        "SELECT (SELECT count(*) FROM snapshot_rows WHERE snap = " SNAP_ID ") + coalesce((SELECT "
-        "sum(CASE WHEN g.del = 1 THEN -(f.key_hash IS NOT NULL) ELSE f.key_hash IS NULL END) "
-        "FROM (SELECT l.key_hash, l.del, max(l.run) FROM snapshot_runs AS r JOIN snapshot_log "
-        "AS l ON l.run = r.id WHERE r.snap = " SNAP_ID " GROUP BY l.key_hash) AS g LEFT JOIN "
-        "snapshot_rows AS f ON f.snap = " SNAP_ID " AND f.key_hash = g.key_hash), 0)",
-    [SQ_SNAP_SYNC - SQ_SNAP_LOAD] =
-        "INSERT INTO snapshot_syncs (sync_id) VALUES (?1) ON CONFLICT (sync_id) DO NOTHING",
-    [SQ_SNAP_RUN - SQ_SNAP_LOAD] = "INSERT INTO snapshot_runs (snap, dels) SELECT id, ?2 FROM "
-                                   "snapshot_syncs WHERE sync_id = ?1 RETURNING id",
-    [SQ_SNAP_PUT - SQ_SNAP_LOAD] = "INSERT INTO snapshot_log (run, key_hash, row_hash, key_text, "
-                                   "del) VALUES " SNAP_ROW,
-    /* SNAP_PUT_ROWS changes per statement: a third less CPU per change than one by one */
-    [SQ_SNAP_PUT_MANY - SQ_SNAP_LOAD] = "INSERT INTO snapshot_log (run, key_hash, row_hash, "
-                                        "key_text, del) VALUES " SNAP_ROWS_32,
-    /* the foreign keys take the folded rows and the runs along, the trigger the runs' rows */
+    /* the foreign keys take the chunks, the runs and 0003's rows along */
     [SQ_SNAP_CLEAR - SQ_SNAP_LOAD] = "DELETE FROM snapshot_syncs WHERE sync_id = ?1",
-    /*
-     * The key's newest change in the runs (newest run first, one primary-key probe each,
-     * stopping at the first hit), else its folded row: one statement, so one state of the
-     * database. The first column tells them apart: 0 the runs' answer, 1 the folded one.
-     */
-    [SQ_SNAP_KEY_TEXT - SQ_SNAP_LOAD] =
-        "SELECT * FROM (SELECT 0, l.key_text, l.del FROM snapshot_runs AS r JOIN snapshot_log AS "
-        "l ON l.run = r.id AND l.key_hash = ?2 WHERE r.snap = " SNAP_ID " ORDER BY r.id DESC "
-        "LIMIT 1) UNION ALL SELECT 1, key_text, 0 FROM snapshot_rows WHERE snap = " SNAP_ID
-        " AND key_hash = ?2",
-    [SQ_SNAP_PENDING - SQ_SNAP_LOAD] =
-        "SELECT y.id, count(r.id), coalesce(sum(r.dels), 0) FROM snapshot_syncs AS y LEFT JOIN "
-        "snapshot_runs AS r ON r.snap = y.id WHERE y.sync_id = ?1 GROUP BY y.id",
-    /* the fold's three steps, on the snapshot id in ?1 (see snap_fold) */
-    [SQ_SNAP_FOLD_DEL - SQ_SNAP_LOAD] =
+    /* the upgrade from 0003's tables (snap_upgrade): its fold, then its folded rows */
+    [SQ_SNAP_OLD_PENDING - SQ_SNAP_LOAD] =
+        "SELECT count(*), coalesce(sum(dels), 0) FROM snapshot_runs WHERE snap = ?1",
+    [SQ_SNAP_OLD_FOLD_DEL - SQ_SNAP_LOAD] =
         "DELETE FROM snapshot_rows WHERE snap = ?1 AND key_hash IN (SELECT l.key_hash FROM "
         "snapshot_runs AS r JOIN snapshot_log AS l ON l.run = r.id WHERE r.snap = ?1 AND "
         "r.dels > 0 AND l.del = 1)",
-    [SQ_SNAP_FOLD_PUT - SQ_SNAP_LOAD] =
+    [SQ_SNAP_OLD_FOLD_PUT - SQ_SNAP_LOAD] =
         "INSERT INTO snapshot_rows (snap, key_hash, row_hash, key_text) SELECT ?1, key_hash, "
         "row_hash, key_text FROM (SELECT l.key_hash, l.row_hash, l.key_text, l.del, max(l.run) "
         "FROM snapshot_runs AS r JOIN snapshot_log AS l ON l.run = r.id WHERE r.snap = ?1 GROUP "
         "BY l.key_hash) WHERE del = 0 ON CONFLICT (snap, key_hash) DO UPDATE SET row_hash = "
         "excluded.row_hash, key_text = excluded.key_text",
-    [SQ_SNAP_FOLD_DROP - SQ_SNAP_LOAD] = "DELETE FROM snapshot_runs WHERE snap = ?1",
+    [SQ_SNAP_OLD_FOLD_DROP - SQ_SNAP_LOAD] = "DELETE FROM snapshot_runs WHERE snap = ?1",
+    [SQ_SNAP_OLD_ROWS - SQ_SNAP_LOAD] = "SELECT key_hash, row_hash, key_text FROM snapshot_rows "
+                                        "WHERE snap = ?1 ORDER BY key_hash",
+    [SQ_SNAP_OLD_ROWS_DROP - SQ_SNAP_LOAD] = "DELETE FROM snapshot_rows WHERE snap = ?1",
 };
 
 /* The cached statement of slot id (SQ_SNAP_*). */
@@ -107,19 +108,6 @@ ms_store_sq_snap_sql(enum sq_stmt_id id)
 
 /* ---- helpers ---- */
 
-/* Bind the next parameter to n bytes of text (NULL binds SQL NULL); see ms_store_sq_text. */
-static void
-snap_bind_textn(struct sq_bind *b, const char *p, size_t n)
-{
-    if (b->rc != SQLITE_OK)
-        return;
-    b->i++;
-    if (p == NULL)
-        b->rc = sqlite3_bind_null(b->stmt, b->i);
-    else
-        b->rc = sqlite3_bind_text64(b->stmt, b->i, p, n, SQLITE_TRANSIENT, SQLITE_UTF8);
-}
-
 /* Statement id ready in *out with b bound to it and the sync id bound to ?1. */
 static enum ms_status
 snap_open(struct store_sqlite *s, enum sq_stmt_id id, const char *sync_id, sqlite3_stmt **out,
@@ -134,19 +122,31 @@ snap_open(struct store_sqlite *s, enum sq_stmt_id id, const char *sync_id, sqlit
     return MS_OK;
 }
 
-/* Run a write whose only parameter is the snapshot id (snapshot_syncs.id). */
+/* The same with an integer (a snapshot, chunk or run id) bound to ?1. */
 static enum ms_status
-snap_exec(struct store_sqlite *s, enum sq_stmt_id id, int64_t snap, struct ms_error *err)
+snap_open_id(struct store_sqlite *s, enum sq_stmt_id id, int64_t v, sqlite3_stmt **out,
+             struct sq_bind *b, struct ms_error *err)
 {
-    sqlite3_stmt *stmt = NULL;
-    struct sq_bind b;
-    enum ms_status st = snap_stmt(s, id, &stmt, err);
+    enum ms_status st = snap_stmt(s, id, out, err);
 
     if (st != MS_OK)
         return st;
-    ms_store_sq_bind_init(&b, stmt);
-    ms_store_sq_i64(&b, snap);
-    return ms_store_sq_run(s, &b, "snapshot compact", err);
+    ms_store_sq_bind_init(b, *out);
+    ms_store_sq_i64(b, v);
+    return MS_OK;
+}
+
+/* Run a write whose only parameter is an id. */
+static enum ms_status
+snap_exec(struct store_sqlite *s, enum sq_stmt_id id, int64_t v, struct ms_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind b;
+    enum ms_status st = snap_open_id(s, id, v, &stmt, &b, err);
+
+    if (st != MS_OK)
+        return st;
+    return ms_store_sq_run(s, &b, "snapshot write", err);
 }
 
 /* Run one statement without parameters (read transaction control). */
@@ -164,8 +164,9 @@ snap_plain(struct store_sqlite *s, enum sq_stmt_id id, struct ms_error *err)
 }
 
 /*
- * snap_load reads with two statements: it takes a read transaction unless the caller holds
- * one, so a fold committed by another handle in between cannot show a key twice or not at all.
+ * Readers use several statements and blob handles: they take a read transaction unless the
+ * caller holds one, so a fold committed by another handle in between cannot show a key twice
+ * or not at all.
  */
 static enum ms_status
 snap_read_begin(struct store_sqlite *s, bool *began, struct ms_error *err)
@@ -190,79 +191,468 @@ snap_read_end(struct store_sqlite *s, bool began)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* there are only reads to undo */
 }
 
-/* ---- load ---- */
+/* A 16-byte key column of the current row into key; false when it is not 16 bytes. */
+static bool
+snap_col_key(sqlite3_stmt *stmt, int col, uint8_t key[SNAP_HASH_LEN])
+{
+    if (sqlite3_column_bytes(stmt, col) != SNAP_HASH_LEN)
+        return false;
+    memcpy(key, sqlite3_column_blob(stmt, col), SNAP_HASH_LEN);
+    return true;
+}
 
-/* One side of the merge in snap_load: its current row, copied out of the statement. */
-struct snap_cur {
-    sqlite3_stmt *stmt;
-    struct sq_bind b;
-    bool has; /* a current row */
-    bool del;
-    uint8_t key[SNAP_HASH_LEN], row[SNAP_HASH_LEN];
+/* ---- the sync's row ---- */
+
+/* What snapshot_syncs and snapshot_deltas say about a sync. */
+struct snap_info {
+    bool found;     /* the sync has a snapshot_syncs row */
+    int64_t id;     /* its snapshot id */
+    int64_t format; /* 0: still in 0003's tables; 1: chunks and runs */
+    int64_t folded; /* keys in the folded chunks */
+    int64_t runs;   /* runs not folded yet (with a key: 1 when there are any) */
+    int64_t chunk;  /* with a key: the chunk that would hold it, 0 when none would */
 };
 
+/* The sync's info; with key (a key text lookup), the chunk for key too, in one statement. */
 static enum ms_status
-snap_damaged(const char *sync_id, struct ms_error *err)
+snap_info(struct store_sqlite *s, const char *sync_id, const uint8_t *key, struct snap_info *inf,
+          struct ms_error *err)
 {
-    return ms_fail(err, MS_EINTERNAL, "snapshot of sync %s has a hash that is not %d bytes",
-                   sync_id, SNAP_HASH_LEN);
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind b;
+    bool row = false;
+    enum ms_status st =
+        snap_open(s, key != NULL ? SQ_SNAP_CHUNK_FIND : SQ_SNAP_INFO, sync_id, &stmt, &b, err);
+
+    memset(inf, 0, sizeof(*inf));
+    if (st != MS_OK)
+        return st;
+    if (key != NULL)
+        ms_store_sq_blob(&b, key, SNAP_HASH_LEN);
+    st = ms_store_sq_step(s, &b, "snapshot info", &row, err);
+    if (st == MS_OK && row) {
+        inf->found = true;
+        inf->id = ms_store_sq_col_i64(stmt, 0);
+        inf->format = ms_store_sq_col_i64(stmt, 1);
+        inf->folded = ms_store_sq_col_i64(stmt, 2);
+        inf->runs = ms_store_sq_col_i64(stmt, 3);
+        inf->chunk = key != NULL ? ms_store_sq_col_i64(stmt, 4) : 0;
+    }
+    ms_store_sq_done(stmt);
+    return st;
+}
+
+/* The ids of the sync's runs, oldest first, into *ids (malloc'd; free it) and *n. */
+static enum ms_status
+snap_run_ids(struct store_sqlite *s, int64_t snap, int64_t **ids, size_t *n, struct ms_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind b;
+    bool row = false;
+    size_t cap = 16;
+    enum ms_status st = snap_open_id(s, SQ_SNAP_RUN_IDS, snap, &stmt, &b, err);
+
+    *n = 0;
+    *ids = ms_xmalloc(cap * sizeof(**ids));
+    if (st != MS_OK)
+        return st;
+    for (st = ms_store_sq_step(s, &b, "snapshot runs", &row, err); st == MS_OK && row;
+         st = ms_store_sq_step(s, &b, "snapshot runs", &row, err)) {
+        if (*n == cap)
+            *ids = ms_xrealloc(*ids, (cap *= 2) * sizeof(**ids));
+        (*ids)[(*n)++] = ms_store_sq_col_i64(stmt, 0);
+    }
+    ms_store_sq_done(stmt);
+    return st;
+}
+
+/* Open the merge of all of the sync's runs. */
+static enum ms_status
+snap_runs_open(struct store_sqlite *s, const char *sync_id, int64_t snap, bool texts,
+               struct snap_runs **out, struct ms_error *err)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+    enum ms_status st = snap_run_ids(s, snap, &ids, &n, err);
+
+    if (st == MS_OK)
+        st = ms_store_sq_runs_open(s, sync_id, ids, n, texts, out, err);
+    free(ids);
+    return st;
+}
+
+/* ---- writing chunks and runs ---- */
+
+/* Insert the blob b holds as a chunk of the snapshot, then empty b. */
+static enum ms_status
+snap_chunk_put(struct store_sqlite *s, int64_t snap, struct snapblob_builder *b,
+               struct ms_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind bd;
+    size_t len = 0;
+    const uint8_t *blob = ms_store_snapblob_finish(b, &len);
+    enum ms_status st = snap_open_id(s, SQ_SNAP_CHUNK_PUT, snap, &stmt, &bd, err);
+
+    if (st != MS_OK)
+        return st;
+    ms_store_sq_blob(&bd, blob + MS_SNAPBLOB_HEAD, SNAP_HASH_LEN); /* the first key */
+    ms_store_sq_i64(&bd, (int64_t)b->n);
+    if (bd.rc == SQLITE_OK)
+        bd.rc = sqlite3_bind_blob64(stmt, ++bd.i, blob, len, SQLITE_STATIC);
+    st = ms_store_sq_run(s, &bd, "snapshot chunk write", err);
+    ms_store_snapblob_reset(b);
+    return st;
+}
+
+/* Insert the blob b holds as a new run of the snapshot, then empty b. */
+static enum ms_status
+snap_run_put(struct store_sqlite *s, int64_t snap, struct snapblob_builder *b, struct ms_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind bd;
+    size_t len = 0;
+    const uint8_t *blob = ms_store_snapblob_finish(b, &len);
+    enum ms_status st = snap_open_id(s, SQ_SNAP_RUN_PUT, snap, &stmt, &bd, err);
+
+    if (st != MS_OK)
+        return st;
+    ms_store_sq_i64(&bd, (int64_t)b->n);
+    ms_store_sq_i64(&bd, b->dels);
+    ms_store_sq_blob(&bd, blob + MS_SNAPBLOB_HEAD, SNAP_HASH_LEN); /* min_key */
+    ms_store_sq_blob(&bd, blob + MS_SNAPBLOB_HEAD + (b->n - 1) * MS_SNAPBLOB_ENTRY,
+                     SNAP_HASH_LEN); /* max_key */
+    if (bd.rc == SQLITE_OK)
+        bd.rc = sqlite3_bind_blob64(stmt, ++bd.i, blob, len, SQLITE_STATIC);
+    st = ms_store_sq_run(s, &bd, "snapshot apply", err);
+    ms_store_snapblob_reset(b);
+    return st;
+}
+
+/* ---- upgrade from migration 0003's tables ---- */
+
+/* Fold 0003's runs into its folded rows with its own statements, as its snap_compact did. */
+static enum ms_status
+snap_old_fold(struct store_sqlite *s, int64_t snap, struct ms_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind b;
+    bool row = false;
+    int64_t runs = 0, dels = 0;
+    enum ms_status st = snap_open_id(s, SQ_SNAP_OLD_PENDING, snap, &stmt, &b, err);
+
+    if (st != MS_OK)
+        return st;
+    st = ms_store_sq_step(s, &b, "snapshot upgrade", &row, err);
+    if (st == MS_OK && row) {
+        runs = ms_store_sq_col_i64(stmt, 0);
+        dels = ms_store_sq_col_i64(stmt, 1);
+    }
+    ms_store_sq_done(stmt);
+    if (st == MS_OK && dels > 0)
+        st = snap_exec(s, SQ_SNAP_OLD_FOLD_DEL, snap, err);
+    if (st == MS_OK && runs > 0)
+        st = snap_exec(s, SQ_SNAP_OLD_FOLD_PUT, snap, err);
+    if (st == MS_OK && runs > 0)
+        st = snap_exec(s, SQ_SNAP_OLD_FOLD_DROP, snap, err);
+    return st;
+}
+
+/* Add the current row of 0003's folded rows to b; false when a hash is not 16 bytes. */
+static bool
+snap_old_row(sqlite3_stmt *stmt, struct snapblob_builder *b)
+{
+    uint8_t key[SNAP_HASH_LEN], row[SNAP_HASH_LEN];
+    const char *text = (const char *)sqlite3_column_text(stmt, 2);
+    size_t len = (size_t)sqlite3_column_bytes(stmt, 2);
+
+    if (!snap_col_key(stmt, 0, key) || !snap_col_key(stmt, 1, row) || len > SNAP_TEXT_MAX)
+        return false;
+    ms_store_snapblob_add(b, key, row, false, text, len);
+    return true;
+}
+
+/* Stream 0003's folded rows, in key order, into chunks; how many into *count. */
+static enum ms_status
+snap_old_convert(struct store_sqlite *s, const char *sync_id, int64_t snap, int64_t *count,
+                 struct ms_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind b;
+    struct snapblob_builder bld;
+    bool row = false;
+    enum ms_status st = snap_open_id(s, SQ_SNAP_OLD_ROWS, snap, &stmt, &b, err);
+
+    *count = 0;
+    if (st != MS_OK)
+        return st;
+    ms_store_snapblob_init(&bld);
+    for (st = ms_store_sq_step(s, &b, "snapshot upgrade", &row, err); st == MS_OK && row;
+         st = ms_store_sq_step(s, &b, "snapshot upgrade", &row, err)) {
+        if (!snap_old_row(stmt, &bld)) {
+            st = ms_store_snapblob_damaged(sync_id, "a 0003 row with a bad hash", err);
+            break;
+        }
+        ++*count;
+        if (bld.n >= SNAP_CHUNK_MAX || ms_store_snapblob_size(&bld) >= SNAP_CHUNK_BYTES)
+            st = snap_chunk_put(s, snap, &bld, err);
+        if (st != MS_OK)
+            break;
+    }
+    ms_store_sq_done(stmt);
+    if (st == MS_OK && bld.n > 0)
+        st = snap_chunk_put(s, snap, &bld, err);
+    ms_store_snapblob_release(&bld);
+    return st;
+}
+
+/* The folded count (and the format 1) of the snapshot. */
+static enum ms_status
+snap_set_folded(struct store_sqlite *s, int64_t snap, int64_t folded, struct ms_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind b;
+    enum ms_status st = snap_open_id(s, SQ_SNAP_SET_FOLDED, snap, &stmt, &b, err);
+
+    if (st != MS_OK)
+        return st;
+    ms_store_sq_i64(&b, folded);
+    return ms_store_sq_run(s, &b, "snapshot write", err);
 }
 
 /*
- * Step c to its next row. The runs' statement (runs = true) has a del column and returns each
- * key's changes newest first: the older ones are skipped, so c holds each key's last change.
+ * Move a sync's snapshot from 0003's tables into chunks, in one transaction (nested in the
+ * caller's, if any): fold 0003's runs, stream its folded rows into chunks, delete them. The
+ * format is read again under the write lock, since another handle may have converted it.
  */
 static enum ms_status
-snap_next(struct store_sqlite *s, struct snap_cur *c, bool runs, const char *sync_id,
-          struct ms_error *err)
+snap_upgrade(struct store_sqlite *s, const char *sync_id, struct ms_error *err)
 {
-    bool row = false;
-    enum ms_status st;
-    const uint8_t *key;
+    struct snap_info inf;
+    int64_t count = 0;
+    enum ms_status st = ms_store_sq_begin(s, err);
 
-    for (;;) {
-        if ((st = ms_store_sq_step(s, &c->b, "snapshot load", &row, err)) != MS_OK)
-            return st;
-        if (!row) {
-            c->has = false;
-            return MS_OK;
-        }
-        key = sqlite3_column_blob(c->stmt, 0);
-        if (sqlite3_column_bytes(c->stmt, 0) != SNAP_HASH_LEN)
-            return snap_damaged(sync_id, err);
-        if (!runs || !c->has || memcmp(key, c->key, SNAP_HASH_LEN) != 0)
-            break; /* not an older change of the key c holds */
+    if (st != MS_OK)
+        return st;
+    st = snap_info(s, sync_id, NULL, &inf, err);
+    if (st == MS_OK && inf.found && inf.format == 0) {
+        st = snap_old_fold(s, inf.id, err);
+        if (st == MS_OK)
+            st = snap_old_convert(s, sync_id, inf.id, &count, err);
+        if (st == MS_OK)
+            st = snap_exec(s, SQ_SNAP_OLD_ROWS_DROP, inf.id, err);
+        if (st == MS_OK)
+            st = snap_set_folded(s, inf.id, count, err);
     }
-    memcpy(c->key, key, SNAP_HASH_LEN);
-    c->has = true;
-    c->del = runs && sqlite3_column_int(c->stmt, 2) != 0;
-    if (c->del)
-        return MS_OK;
-    if (sqlite3_column_bytes(c->stmt, 1) != SNAP_HASH_LEN)
-        return snap_damaged(sync_id, err);
-    memcpy(c->row, sqlite3_column_blob(c->stmt, 1), SNAP_HASH_LEN);
-    return MS_OK;
+    if (st == MS_OK)
+        return ms_store_sq_commit(s, err);
+    ms_store_sq_rollback(s);
+    return st;
 }
 
-/* Both sides are in key order: a key in the runs replaces (or, deleted, hides) the folded one. */
+/*
+ * The start of every reader: a read transaction (see snap_read_begin) and the sync's info,
+ * converting a snapshot still in 0003's tables first. *began says whether to end it.
+ */
 static enum ms_status
-snap_merge(struct store_sqlite *s, struct snap_cur *f, struct snap_cur *r, const char *sync_id,
-           ms_snap_fn fn, void *ud, struct ms_error *err)
+snap_prepare(struct store_sqlite *s, const char *sync_id, const uint8_t *key, struct snap_info *inf,
+             bool *began, struct ms_error *err)
 {
     enum ms_status st = MS_OK;
 
-    while (st == MS_OK && (f->has || r->has)) {
-        int cmp = !r->has ? -1 : !f->has ? 1 : memcmp(f->key, r->key, SNAP_HASH_LEN);
-        const struct snap_cur *cur = cmp < 0 ? f : r;
-
-        if (!cur->del && (st = fn(ud, cur->key, cur->row)) != MS_OK)
-            return ms_fail(err, st, "snapshot load of sync %s stopped by its reader (%s)", sync_id,
-                           ms_status_name(st));
-        if (cmp <= 0)
-            st = snap_next(s, f, false, sync_id, err);
-        if (st == MS_OK && cmp >= 0)
-            st = snap_next(s, r, true, sync_id, err);
+    for (int pass = 0; st == MS_OK; pass++) {
+        if ((st = snap_read_begin(s, began, err)) != MS_OK)
+            return st;
+        st = snap_info(s, sync_id, key, inf, err);
+        if (st != MS_OK || !inf->found || inf->format != 0)
+            break;
+        snap_read_end(s, *began);
+        *began = false;
+        if (pass > 0)
+            return ms_fail(err, MS_EINTERNAL, "snapshot of sync %s: upgrade did not take", sync_id);
+        st = snap_upgrade(s, sync_id, err);
     }
+    if (st != MS_OK)
+        snap_read_end(s, *began);
+    return st;
+}
+
+/* ---- load and count: the folded chunks merged with the runs ---- */
+
+#define SNAP_ENT(p, i) ((p) + MS_SNAPBLOB_HEAD + (size_t)(i)*MS_SNAPBLOB_ENTRY)
+
+/*
+ * Check a chunk whole, against its row (n and first_key; the index order makes first_key
+ * increase) and against the chunk before it (its last key, when prev is not NULL), and that
+ * its keys stay below upper (the next chunk's first key, when not NULL).
+ */
+static enum ms_status
+snap_chunk_check(const char *sync_id, const uint8_t *p, size_t len, int64_t n, const uint8_t *first,
+                 const uint8_t *prev, const uint8_t *upper, struct snapblob_head *h,
+                 struct ms_error *err)
+{
+    const char *why = NULL;
+
+    if (p == NULL || !ms_store_snapblob_head(p, len, h) || h->n == 0 || h->n != n ||
+        first == NULL || memcmp(first, SNAP_ENT(p, 0), SNAP_HASH_LEN) != 0)
+        why = "a chunk that does not match its row";
+    else if ((prev != NULL && memcmp(prev, SNAP_ENT(p, 0), SNAP_HASH_LEN) >= 0) ||
+             (upper != NULL && memcmp(SNAP_ENT(p, h->n - 1), upper, SNAP_HASH_LEN) >= 0))
+        why = "chunks overlap";
+    else
+        why = ms_store_snapblob_check(p, len, false);
+    return why != NULL ? ms_store_snapblob_damaged(sync_id, why, err) : MS_OK;
+}
+
+struct snap_walk {
+    struct store_sqlite *s;
+    const char *sync_id;
+    struct snap_runs *runs;
+    /* one change from the runs (never a delete), and the folded entries [i, j) of chunk p */
+    enum ms_status (*emit)(struct snap_walk *w, const struct snap_ent *e, struct ms_error *err);
+    enum ms_status (*span)(struct snap_walk *w, const uint8_t *p, uint32_t i, uint32_t j,
+                           struct ms_error *err);
+    ms_snap_fn fn; /* load */
+    void *ud;
+    int64_t count;               /* count */
+    uint8_t last[SNAP_HASH_LEN]; /* the last key of the previous chunk */
+    bool any;
+};
+
+/* fn's status, turned into the load's error. */
+static enum ms_status
+snap_load_fn(struct snap_walk *w, const uint8_t *key, const uint8_t *row, struct ms_error *err)
+{
+    enum ms_status st = w->fn(w->ud, key, row);
+
+    if (st != MS_OK)
+        return ms_fail(err, st, "snapshot load of sync %s stopped by its reader (%s)", w->sync_id,
+                       ms_status_name(st));
+    return MS_OK;
+}
+
+static enum ms_status
+snap_emit_load(struct snap_walk *w, const struct snap_ent *e, struct ms_error *err)
+{
+    return snap_load_fn(w, e->key, e->row, err);
+}
+
+static enum ms_status
+snap_span_load(struct snap_walk *w, const uint8_t *p, uint32_t i, uint32_t j, struct ms_error *err)
+{
+    enum ms_status st = MS_OK;
+
+    for (; i < j && st == MS_OK; i++)
+        st = snap_load_fn(w, SNAP_ENT(p, i), SNAP_ENT(p, i) + SNAP_HASH_LEN, err);
+    return st;
+}
+
+static enum ms_status
+snap_emit_count(struct snap_walk *w, const struct snap_ent *e, struct ms_error *err)
+{
+    (void)e;
+    (void)err;
+    w->count++;
+    return MS_OK;
+}
+
+static enum ms_status
+snap_span_count(struct snap_walk *w, const uint8_t *p, uint32_t i, uint32_t j, struct ms_error *err)
+{
+    (void)p;
+    (void)err;
+    w->count += j - i;
+    return MS_OK;
+}
+
+/* Emit the runs' changes of keys below key (all of them: key NULL), skipping deletes. */
+static enum ms_status
+snap_walk_runs(struct snap_walk *w, const uint8_t *key, struct ms_error *err)
+{
+    const struct snap_ent *r;
+    enum ms_status st = MS_OK;
+
+    while (st == MS_OK && (r = ms_store_sq_runs_cur(w->runs, NULL, NULL)) != NULL &&
+           (key == NULL || memcmp(r->key, key, SNAP_HASH_LEN) < 0)) {
+        if (!r->del)
+            st = w->emit(w, r, err);
+        if (st == MS_OK)
+            st = ms_store_sq_runs_next(w->runs, err);
+    }
+    return st;
+}
+
+/*
+ * Merge a sound chunk with the runs: before entry i, the runs' keys below it; then entry i
+ * replaced by the run that changed it, or, up to the runs' next key, entries i.. as a span.
+ */
+static enum ms_status
+snap_walk_merge(struct snap_walk *w, const uint8_t *p, const struct snapblob_head *h,
+                struct ms_error *err)
+{
+    enum ms_status st = MS_OK;
+
+    for (uint32_t i = 0, j; st == MS_OK && i < h->n; i = j) {
+        const struct snap_ent *r;
+
+        if ((st = snap_walk_runs(w, SNAP_ENT(p, i), err)) != MS_OK)
+            break;
+        r = ms_store_sq_runs_cur(w->runs, NULL, NULL);
+        if (r != NULL && memcmp(r->key, SNAP_ENT(p, i), SNAP_HASH_LEN) == 0) {
+            j = i + 1;
+            if (!r->del)
+                st = w->emit(w, r, err);
+            if (st == MS_OK)
+                st = ms_store_sq_runs_next(w->runs, err);
+            continue;
+        }
+        j = r != NULL ? ms_store_snapblob_lower(p, i + 1, h->n, r->key) : h->n;
+        st = w->span(w, p, i, j, err);
+    }
+    return st;
+}
+
+/* One chunk of the SQ_SNAP_LOAD statement, checked, merged with the runs. */
+static enum ms_status
+snap_walk_chunk(struct snap_walk *w, sqlite3_stmt *stmt, struct ms_error *err)
+{
+    const uint8_t *p = sqlite3_column_blob(stmt, 2);
+    size_t len = (size_t)sqlite3_column_bytes(stmt, 2);
+    const uint8_t *first =
+        sqlite3_column_bytes(stmt, 0) == SNAP_HASH_LEN ? sqlite3_column_blob(stmt, 0) : NULL;
+    struct snapblob_head h;
+    enum ms_status st = snap_chunk_check(w->sync_id, p, len, ms_store_sq_col_i64(stmt, 1), first,
+                                         w->any ? w->last : NULL, NULL, &h, err);
+
+    if (st != MS_OK)
+        return st;
+    memcpy(w->last, SNAP_ENT(p, h.n - 1), SNAP_HASH_LEN);
+    w->any = true;
+    return snap_walk_merge(w, p, &h, err);
+}
+
+/* Every key of the snapshot in order, through w->emit: the chunks, then the runs' rest. */
+static enum ms_status
+snap_walk(struct snap_walk *w, int64_t snap, struct ms_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind b;
+    bool row = false;
+    enum ms_status st = snap_runs_open(w->s, w->sync_id, snap, false, &w->runs, err);
+
+    if (st == MS_OK)
+        st = snap_open_id(w->s, SQ_SNAP_LOAD, snap, &stmt, &b, err);
+    if (st == MS_OK) {
+        for (st = ms_store_sq_step(w->s, &b, "snapshot load", &row, err); st == MS_OK && row;
+             st = ms_store_sq_step(w->s, &b, "snapshot load", &row, err))
+            if ((st = snap_walk_chunk(w, stmt, err)) != MS_OK)
+                break;
+        ms_store_sq_done(stmt);
+    }
+    if (st == MS_OK)
+        st = snap_walk_runs(w, NULL, err);
+    ms_store_sq_runs_free(w->runs);
+    w->runs = NULL;
     return st;
 }
 
@@ -272,161 +662,164 @@ ms_store_sq_snap_load(struct ms_store *base, const char *sync_id, ms_snap_fn fn,
                       struct ms_error *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct snap_cur f = {.stmt = NULL}, r = {.stmt = NULL};
+    struct snap_walk w = {.s = s,
+                          .sync_id = sync_id,
+                          .emit = snap_emit_load,
+                          .span = snap_span_load,
+                          .fn = fn,
+                          .ud = ud};
+    struct snap_info inf;
     bool began = false;
-    enum ms_status st = snap_read_begin(s, &began, err);
+    enum ms_status st = snap_prepare(s, sync_id, NULL, &inf, &began, err);
 
-    if (st == MS_OK)
-        st = snap_open(s, SQ_SNAP_LOAD, sync_id, &f.stmt, &f.b, err);
-    if (st == MS_OK)
-        st = snap_open(s, SQ_SNAP_LOAD_LOG, sync_id, &r.stmt, &r.b, err);
-    if (st == MS_OK)
-        st = snap_next(s, &f, false, sync_id, err);
-    if (st == MS_OK)
-        st = snap_next(s, &r, true, sync_id, err);
-    if (st == MS_OK)
-        st = snap_merge(s, &f, &r, sync_id, fn, ud, err);
-    ms_store_sq_done(f.stmt);
-    ms_store_sq_done(r.stmt);
+    if (st != MS_OK)
+        return st;
+    if (inf.found)
+        st = snap_walk(&w, inf.id, err);
     snap_read_end(s, began);
     return st;
 }
 
-/* ---- count ---- */
-
+/* Without runs, the folded count; with runs, a walk that counts. */
 enum ms_status
 ms_store_sq_snap_count(struct ms_store *base, const char *sync_id, int64_t *n, struct ms_error *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    sqlite3_stmt *stmt = NULL;
-    struct sq_bind b;
-    bool row = false;
-    enum ms_status st = snap_open(s, SQ_SNAP_COUNT, sync_id, &stmt, &b, err);
+    struct snap_walk w = {
+        .s = s, .sync_id = sync_id, .emit = snap_emit_count, .span = snap_span_count};
+    struct snap_info inf;
+    bool began = false;
+    enum ms_status st = snap_prepare(s, sync_id, NULL, &inf, &began, err);
 
     if (st != MS_OK)
         return st;
-    st = ms_store_sq_step(s, &b, "snapshot count", &row, err);
-    if (st == MS_OK && row)
-        *n = ms_store_sq_col_i64(stmt, 0);
-    else if (st == MS_OK)
-        st = ms_fail(err, MS_EINTERNAL, "snapshot count: no result row");
-    ms_store_sq_done(stmt);
+    w.count = inf.folded;
+    if (inf.found && inf.runs > 0) {
+        w.count = 0;
+        st = snap_walk(&w, inf.id, err);
+    }
+    snap_read_end(s, began);
+    if (st == MS_OK)
+        *n = w.count;
     return st;
 }
 
 /* ---- apply ---- */
 
-/* Key order; equal keys in the order of the caller's array (the pointers' order). */
-static int
-snap_cmp(const void *pa, const void *pb)
+/*
+ * Sort v[0, n) by key, a stable LSD radix sort on the 16 key bytes (tmp: room for n more), so
+ * equal keys keep the caller's order. A pass whose byte is the same in every key is skipped.
+ */
+static void
+snap_radix(const struct ms_snap_change **v, const struct ms_snap_change **tmp, size_t n)
 {
-    const struct ms_snap_change *a = *(const struct ms_snap_change *const *)pa;
-    const struct ms_snap_change *b = *(const struct ms_snap_change *const *)pb;
-    int cmp = memcmp(a->key, b->key, SNAP_HASH_LEN);
+    for (int byte = SNAP_HASH_LEN - 1; byte >= 0; byte--) {
+        size_t cnt[256] = {0}, at = 0;
 
-    if (cmp != 0)
-        return cmp;
-    return a < b ? -1 : a > b;
+        for (size_t i = 0; i < n; i++)
+            cnt[v[i]->key[byte]]++;
+        if (n == 0 || cnt[v[0]->key[byte]] == n)
+            continue;
+        for (size_t d = 0; d < 256; d++) {
+            size_t c = cnt[d];
+
+            cnt[d] = at;
+            at += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[cnt[v[i]->key[byte]]++] = v[i];
+        memcpy(v, tmp, n * sizeof(*v));
+    }
 }
 
 /* The changes to write, in key order, the last one of each key only: how many into v. */
 static size_t
-snap_sort(const struct ms_snap_change *c, size_t n, const struct ms_snap_change **v, int64_t *dels)
+snap_sort(const struct ms_snap_change *c, size_t n, const struct ms_snap_change **v)
 {
+    const struct ms_snap_change **tmp = ms_xcalloc(n, sizeof(*tmp));
     size_t m = 0;
 
     for (size_t i = 0; i < n; i++)
         v[i] = &c[i];
-    qsort(v, n, sizeof(*v), snap_cmp);
-    *dels = 0;
+    snap_radix(v, tmp, n);
+    free(tmp);
     for (size_t i = 0; i < n; i++) {
         if (i + 1 < n && memcmp(v[i]->key, v[i + 1]->key, SNAP_HASH_LEN) == 0)
             continue; /* a later change of the same key wins */
-        *dels += v[i]->del;
         v[m++] = v[i];
     }
     return m;
 }
 
 /*
- * Register a new run of the sync (newer than its others) in *run, creating the sync's
- * snapshot_syncs row on its first change; an unknown sync fails that row's foreign key.
+ * Append v[0, m) as one run (one blob row), or as several when they exceed SNAP_RUN_BYTES:
+ * their keys are distinct, so the pieces' order among themselves does not matter.
  */
 static enum ms_status
-snap_new_run(struct store_sqlite *s, const char *sync_id, int64_t dels, int64_t *run,
-             struct ms_error *err)
+snap_append(struct store_sqlite *s, const char *sync_id, int64_t snap,
+            const struct ms_snap_change **v, size_t m, struct ms_error *err)
+{
+    struct snapblob_builder b;
+    enum ms_status st = MS_OK;
+
+    ms_store_snapblob_init(&b);
+    for (size_t i = 0; i < m && st == MS_OK; i++) {
+        const struct ms_snap_change *c = v[i];
+        size_t len = c->del || c->key_text == NULL ? 0 : c->key_len;
+
+        if (len > SNAP_TEXT_MAX) {
+            st = ms_fail(err, MS_ETOOBIG, "snapshot of sync %s: a key text of %zu bytes (cap %zu)",
+                         sync_id, len, SNAP_TEXT_MAX);
+            break;
+        }
+        if (b.n > 0 && ms_store_snapblob_size(&b) + MS_SNAPBLOB_ENTRY + len > SNAP_RUN_BYTES)
+            st = snap_run_put(s, snap, &b, err);
+        if (st == MS_OK)
+            ms_store_snapblob_add(&b, c->key, c->row, c->del, c->del ? NULL : c->key_text, len);
+    }
+    if (st == MS_OK && b.n > 0)
+        st = snap_run_put(s, snap, &b, err);
+    ms_store_snapblob_release(&b);
+    return st;
+}
+
+/*
+ * The sync's snapshot id in *snap, creating its snapshot_syncs row on its first change (an
+ * unknown sync fails that row's foreign key) and converting a snapshot in 0003's tables.
+ */
+static enum ms_status
+snap_sync_row(struct store_sqlite *s, const char *sync_id, int64_t *snap, struct ms_error *err)
 {
     sqlite3_stmt *stmt = NULL;
     struct sq_bind b;
-    bool row = false;
+    struct snap_info inf = {.found = false};
     enum ms_status st = snap_open(s, SQ_SNAP_SYNC, sync_id, &stmt, &b, err);
 
     if (st == MS_OK)
         st = ms_store_sq_run(s, &b, "snapshot apply", err);
     if (st == MS_OK)
-        st = snap_open(s, SQ_SNAP_RUN, sync_id, &stmt, &b, err);
-    if (st != MS_OK)
-        return st;
-    ms_store_sq_i64(&b, dels);
-    st = ms_store_sq_step(s, &b, "snapshot apply", &row, err);
-    if (st == MS_OK && !row)
-        st = ms_fail(err, MS_EINTERNAL, "snapshot apply: no run for sync %s", sync_id);
+        st = snap_info(s, sync_id, NULL, &inf, err);
+    if (st == MS_OK && inf.found && inf.format == 0)
+        st = snap_upgrade(s, sync_id, err);
+    if (st == MS_OK && !inf.found)
+        st = ms_fail(err, MS_EINTERNAL, "snapshot apply: no snapshot row for sync %s", sync_id);
     if (st == MS_OK)
-        *run = ms_store_sq_col_i64(stmt, 0);
-    ms_store_sq_done(stmt);
+        *snap = inf.id;
     return st;
 }
 
-/* Bind the five columns of one log row. */
-static void
-snap_bind_change(struct sq_bind *b, int64_t run, const struct ms_snap_change *c)
-{
-    ms_store_sq_i64(b, run);
-    ms_store_sq_blob(b, c->key, SNAP_HASH_LEN);
-    if (c->del) {
-        snap_bind_textn(b, NULL, 0); /* row_hash */
-        snap_bind_textn(b, NULL, 0); /* key_text */
-    } else {
-        ms_store_sq_blob(b, c->row, SNAP_HASH_LEN);
-        snap_bind_textn(b, c->key_text, c->key_len);
-    }
-    ms_store_sq_i64(b, c->del);
-}
-
-/* Insert v[0..m) as the rows of run: SNAP_PUT_ROWS per statement, the rest one at a time. */
+/* The changes sorted, then written as one run. */
 static enum ms_status
-snap_put(struct store_sqlite *s, int64_t run, const struct ms_snap_change **v, size_t m,
-         struct ms_error *err)
-{
-    enum ms_status st = MS_OK;
-
-    for (size_t i = 0, k; i < m && st == MS_OK; i += k) {
-        sqlite3_stmt *stmt = NULL;
-        struct sq_bind b;
-
-        k = m - i >= SNAP_PUT_ROWS ? SNAP_PUT_ROWS : 1;
-        if ((st = snap_stmt(s, k > 1 ? SQ_SNAP_PUT_MANY : SQ_SNAP_PUT, &stmt, err)) != MS_OK)
-            break;
-        ms_store_sq_bind_init(&b, stmt);
-        for (size_t j = 0; j < k; j++)
-            snap_bind_change(&b, run, v[i + j]);
-        st = ms_store_sq_run(s, &b, "snapshot apply", err);
-    }
-    return st;
-}
-
-/* Append the changes as one run: sorted by key, so the pages written are the table's last. */
-static enum ms_status
-snap_append(struct store_sqlite *s, const char *sync_id, const struct ms_snap_change *c, size_t n,
-            struct ms_error *err)
+snap_apply_changes(struct store_sqlite *s, const char *sync_id, const struct ms_snap_change *c,
+                   size_t n, struct ms_error *err)
 {
     const struct ms_snap_change **v = ms_xcalloc(n, sizeof(*v));
-    int64_t dels = 0, run = 0;
-    size_t m = snap_sort(c, n, v, &dels);
-    enum ms_status st = snap_new_run(s, sync_id, dels, &run, err);
+    size_t m = snap_sort(c, n, v);
+    int64_t snap = 0;
+    enum ms_status st = snap_sync_row(s, sync_id, &snap, err);
 
     if (st == MS_OK)
-        st = snap_put(s, run, v, m, err);
+        st = snap_append(s, sync_id, snap, v, m, err);
     free(v);
     return st;
 }
@@ -447,7 +840,7 @@ ms_store_sq_snap_apply(struct ms_store *base, const char *sync_id, const struct 
     if (st != MS_OK)
         return st;
     if (n > 0)
-        st = snap_append(s, sync_id, c, n, err);
+        st = snap_apply_changes(s, sync_id, c, n, err);
     if (st == MS_OK && exec_id != NULL)
         st = ms_store_sq_exec_counts(s, exec_id, counts, err);
     if (st == MS_OK)
@@ -460,9 +853,9 @@ ms_store_sq_snap_apply(struct ms_store *base, const char *sync_id, const struct 
     return st;
 }
 
-/* ---- clear, compact ---- */
+/* ---- clear ---- */
 
-/* One statement, so atomic: the folded rows, the runs and their rows go along. */
+/* One statement, so atomic: the chunks, the runs and any 0003 rows go along. */
 enum ms_status
 ms_store_sq_snap_clear(struct ms_store *base, const char *sync_id, struct ms_error *err)
 {
@@ -476,72 +869,275 @@ ms_store_sq_snap_clear(struct ms_store *base, const char *sync_id, struct ms_err
     return ms_store_sq_run(s, &b, "snapshot clear", err);
 }
 
-/* The sync's snapshot id, how many runs wait to be folded and how many deletes they hold. */
-struct snap_pending {
-    int64_t snap, runs, dels;
+/* ---- compact: the fold ---- */
+
+/* A folded chunk as SQ_SNAP_CHUNK_LIST lists it. */
+struct snap_chunk_ref {
+    int64_t id, n;
+    uint8_t first[SNAP_HASH_LEN];
 };
 
+/* The state of one fold: the runs' merge, the chunk being built, the chunks it replaces. */
+struct snap_fold {
+    struct store_sqlite *s;
+    const char *sync_id;
+    int64_t snap;
+    struct snap_runs *runs;
+    struct snapblob_builder b;
+    int64_t total; /* keys in the chunks kept and written so far */
+    uint8_t *body; /* owned: a copy of the chunk being rewritten */
+    size_t body_cap;
+};
+
+/* The sync's chunks in key order, without their bodies, into *out (malloc'd) and *n. */
 static enum ms_status
-snap_pending(struct store_sqlite *s, const char *sync_id, struct snap_pending *p,
-             struct ms_error *err)
+snap_chunk_list(struct snap_fold *f, struct snap_chunk_ref **out, size_t *n, struct ms_error *err)
 {
     sqlite3_stmt *stmt = NULL;
     struct sq_bind b;
     bool row = false;
-    enum ms_status st = snap_open(s, SQ_SNAP_PENDING, sync_id, &stmt, &b, err);
+    size_t cap = 16;
+    enum ms_status st = snap_open_id(f->s, SQ_SNAP_CHUNK_LIST, f->snap, &stmt, &b, err);
 
+    *n = 0;
+    *out = ms_xmalloc(cap * sizeof(**out));
     if (st != MS_OK)
         return st;
-    st = ms_store_sq_step(s, &b, "snapshot compact", &row, err);
-    memset(p, 0, sizeof(*p));
-    if (st == MS_OK && row) {
-        p->snap = ms_store_sq_col_i64(stmt, 0);
-        p->runs = ms_store_sq_col_i64(stmt, 1);
-        p->dels = ms_store_sq_col_i64(stmt, 2);
+    for (st = ms_store_sq_step(f->s, &b, "snapshot compact", &row, err); st == MS_OK && row;
+         st = ms_store_sq_step(f->s, &b, "snapshot compact", &row, err)) {
+        if (*n == cap)
+            *out = ms_xrealloc(*out, (cap *= 2) * sizeof(**out));
+        (*out)[*n].id = ms_store_sq_col_i64(stmt, 0);
+        (*out)[*n].n = ms_store_sq_col_i64(stmt, 2);
+        if (!snap_col_key(stmt, 1, (*out)[*n].first)) {
+            st = ms_store_snapblob_damaged(f->sync_id, "a chunk's first key", err);
+            break;
+        }
+        ++*n;
     }
     ms_store_sq_done(stmt);
     return st;
 }
 
-/*
- * Fold the runs: first drop every key some run deletes (one put again by a later run is put
- * back by the next step), then upsert each key's last change unless it is a delete. The
- * GROUP BY sorts by key, so the upserts walk snapshot_rows in order and write each page once.
- * Then delete the runs (their rows go with them).
- */
+/* Write the chunk being built, if any. */
 static enum ms_status
-snap_fold(struct store_sqlite *s, const struct snap_pending *p, struct ms_error *err)
+snap_fold_flush(struct snap_fold *f, struct ms_error *err)
+{
+    if (f->b.n == 0)
+        return MS_OK;
+    f->total += (int64_t)f->b.n;
+    return snap_chunk_put(f->s, f->snap, &f->b, err);
+}
+
+/* Add one entry (never a delete) to the chunk being built, writing it when full. */
+static enum ms_status
+snap_fold_add(struct snap_fold *f, const struct snap_ent *e, const char *text, size_t len,
+              struct ms_error *err)
+{
+    ms_store_snapblob_add(&f->b, e->key, e->row, false, e->text ? text : NULL, len);
+    if (f->b.n >= SNAP_CHUNK_MAX || ms_store_snapblob_size(&f->b) >= SNAP_CHUNK_BYTES)
+        return snap_fold_flush(f, err);
+    return MS_OK;
+}
+
+/* The runs' changes of keys below upper (all: upper NULL) into the new chunks. */
+static enum ms_status
+snap_fold_runs(struct snap_fold *f, const uint8_t *upper, struct ms_error *err)
+{
+    const struct snap_ent *r;
+    const char *text = NULL;
+    size_t len = 0;
+    enum ms_status st = MS_OK;
+
+    while (st == MS_OK && (r = ms_store_sq_runs_cur(f->runs, &text, &len)) != NULL &&
+           (upper == NULL || memcmp(r->key, upper, SNAP_HASH_LEN) < 0)) {
+        if (!r->del)
+            st = snap_fold_add(f, r, text, len, err);
+        if (st == MS_OK)
+            st = ms_store_sq_runs_next(f->runs, err);
+    }
+    return st;
+}
+
+/* A copy of chunk c's body in f->body, checked whole (its header in *h); then c goes. */
+static enum ms_status
+snap_fold_read(struct snap_fold *f, const struct snap_chunk_ref *c, const uint8_t *upper,
+               struct snapblob_head *h, struct ms_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind b;
+    bool row = false;
+    size_t len = 0;
+    enum ms_status st = snap_open_id(f->s, SQ_SNAP_CHUNK_GET, c->id, &stmt, &b, err);
+
+    if (st == MS_OK)
+        st = ms_store_sq_step(f->s, &b, "snapshot compact", &row, err);
+    if (st == MS_OK && row) {
+        len = (size_t)sqlite3_column_bytes(stmt, 0);
+        if (len > f->body_cap)
+            f->body = ms_xrealloc(f->body, f->body_cap = len);
+        if (len > 0)
+            memcpy(f->body, sqlite3_column_blob(stmt, 0), len);
+    }
+    ms_store_sq_done(stmt);
+    /* delete it now, while its pages are in the cache: freeing walks them, and the chunks
+     * written next reuse them */
+    if (st == MS_OK && row)
+        st = snap_exec(f->s, SQ_SNAP_CHUNK_DEL, c->id, err);
+    if (st != MS_OK)
+        return st;
+    return snap_chunk_check(f->sync_id, row && len > 0 ? f->body : NULL, len, c->n, c->first, NULL,
+                            upper, h, err);
+}
+
+/* Add the folded entries [i, j) of f->body (header h), writing each chunk as it fills. */
+static enum ms_status
+snap_fold_span(struct snap_fold *f, const struct snapblob_head *h, uint32_t i, uint32_t j,
+               struct ms_error *err)
 {
     enum ms_status st = MS_OK;
 
-    if (p->dels > 0)
-        st = snap_exec(s, SQ_SNAP_FOLD_DEL, p->snap, err);
+    while (i < j && st == MS_OK) {
+        uint32_t k = j - i;
+        size_t room = SNAP_CHUNK_MAX - f->b.n;
+
+        if (k > room)
+            k = (uint32_t)room;
+        while (k > 1 &&
+               ms_store_snapblob_size(&f->b) + ms_store_snapblob_span_bytes(f->body, h, i, k) >
+                   SNAP_CHUNK_BYTES)
+            k /= 2; /* long texts: fewer entries */
+        ms_store_snapblob_add_span(&f->b, f->body, h, i, k);
+        i += k;
+        if (f->b.n >= SNAP_CHUNK_MAX || ms_store_snapblob_size(&f->b) >= SNAP_CHUNK_BYTES)
+            st = snap_fold_flush(f, err);
+    }
+    return st;
+}
+
+/*
+ * Rewrite chunk c merged with the runs' keys below upper (NULL: all that are left): before
+ * entry i, the runs' keys below it; then entry i replaced by the run that changed it, or, up to
+ * the runs' next key, entries i.. copied as a span.
+ */
+static enum ms_status
+snap_fold_chunk(struct snap_fold *f, const struct snap_chunk_ref *c, const uint8_t *upper,
+                struct ms_error *err)
+{
+    struct snapblob_head h;
+    enum ms_status st = snap_fold_read(f, c, upper, &h, err);
+
+    for (uint32_t i = 0, j; st == MS_OK && i < h.n; i = j) {
+        const struct snap_ent *r;
+        const char *text = NULL;
+        size_t len = 0;
+
+        if ((st = snap_fold_runs(f, SNAP_ENT(f->body, i), err)) != MS_OK)
+            break;
+        r = ms_store_sq_runs_cur(f->runs, &text, &len);
+        if (r != NULL && memcmp(r->key, SNAP_ENT(f->body, i), SNAP_HASH_LEN) == 0) {
+            j = i + 1;
+            if (!r->del)
+                st = snap_fold_add(f, r, text, len, err);
+            if (st == MS_OK)
+                st = ms_store_sq_runs_next(f->runs, err);
+            continue;
+        }
+        j = r != NULL ? ms_store_snapblob_lower(f->body, i + 1, h.n, r->key) : h.n;
+        st = snap_fold_span(f, &h, i, j, err);
+    }
     if (st == MS_OK)
-        st = snap_exec(s, SQ_SNAP_FOLD_PUT, p->snap, err);
+        st = snap_fold_runs(f, upper, err);
+    return st;
+}
+
+/*
+ * Walk the chunks in key order. A chunk no run key falls in (below the next chunk's first key)
+ * is kept as it is; the others are merged with those keys into new chunks. A new chunk that
+ * would end up small is continued with the next chunk instead, so chunks stay near full.
+ */
+static enum ms_status
+snap_fold_walk(struct snap_fold *f, const struct snap_chunk_ref *c, size_t nc, struct ms_error *err)
+{
+    enum ms_status st = MS_OK;
+
+    for (size_t i = 0; i < nc && st == MS_OK; i++) {
+        const uint8_t *upper = i + 1 < nc ? c[i + 1].first : NULL;
+        const struct snap_ent *r = ms_store_sq_runs_cur(f->runs, NULL, NULL);
+
+        if (f->b.n == 0 &&
+            (r == NULL || (upper != NULL && memcmp(r->key, upper, SNAP_HASH_LEN) >= 0))) {
+            f->total += c[i].n; /* untouched */
+            continue;
+        }
+        st = snap_fold_chunk(f, &c[i], upper, err);
+        if (st == MS_OK && (upper == NULL || f->b.n >= SNAP_CHUNK_MAX / 4 ||
+                            ms_store_snapblob_size(&f->b) >= SNAP_CHUNK_BYTES / 4))
+            st = snap_fold_flush(f, err);
+    }
     if (st == MS_OK)
-        st = snap_exec(s, SQ_SNAP_FOLD_DROP, p->snap, err);
+        st = snap_fold_runs(f, NULL, err); /* no chunks yet: the runs are all there is */
+    if (st == MS_OK)
+        st = snap_fold_flush(f, err);
+    return st;
+}
+
+/* Delete the folded runs and record the new count. */
+static enum ms_status
+snap_fold_finish(struct snap_fold *f, struct ms_error *err)
+{
+    enum ms_status st = snap_exec(f->s, SQ_SNAP_RUNS_DROP, f->snap, err);
+
+    if (st == MS_OK)
+        st = snap_set_folded(f->s, f->snap, f->total, err);
+    return st;
+}
+
+/* Fold all of the sync's runs into its chunks (inside the caller's transaction). */
+static enum ms_status
+snap_fold(struct store_sqlite *s, const char *sync_id, int64_t snap, struct ms_error *err)
+{
+    struct snap_fold f = {.s = s, .sync_id = sync_id, .snap = snap};
+    struct snap_chunk_ref *c = NULL;
+    size_t nc = 0;
+    enum ms_status st = snap_chunk_list(&f, &c, &nc, err);
+
+    ms_store_snapblob_init(&f.b);
+    if (st == MS_OK)
+        st = snap_runs_open(s, sync_id, snap, true, &f.runs, err);
+    if (st == MS_OK)
+        st = snap_fold_walk(&f, c, nc, err);
+    ms_store_sq_runs_free(f.runs); /* closes the blob handles before their rows go */
+    if (st == MS_OK)
+        st = snap_fold_finish(&f, err);
+    ms_store_snapblob_release(&f.b);
+    free(f.body);
+    free(c);
     return st;
 }
 
 /*
  * A fold changes how the snapshot is stored, never what it says, so it is safe at any time.
- * The first look is outside the write lock (nothing to do is the common case); the runs are
- * looked up again under it, since another handle may have appended or folded in between.
+ * The first look is outside the write lock (nothing to do is the common case); the sync is
+ * looked at again under it, since another handle may have appended or folded in between.
  */
 enum ms_status
 ms_store_sq_snap_compact(struct ms_store *base, const char *sync_id, struct ms_error *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct snap_pending p;
-    enum ms_status st = snap_pending(s, sync_id, &p, err);
+    struct snap_info inf;
+    enum ms_status st = snap_info(s, sync_id, NULL, &inf, err);
 
-    if (st != MS_OK || p.runs == 0)
+    if (st != MS_OK || !inf.found || (inf.format != 0 && inf.runs == 0))
         return st;
     if ((st = ms_store_sq_begin(s, err)) != MS_OK)
         return st;
-    st = snap_pending(s, sync_id, &p, err);
-    if (st == MS_OK && p.runs > 0)
-        st = snap_fold(s, &p, err);
+    st = snap_info(s, sync_id, NULL, &inf, err);
+    if (st == MS_OK && inf.found && inf.format == 0 &&
+        (st = snap_upgrade(s, sync_id, err)) == MS_OK)
+        st = snap_info(s, sync_id, NULL, &inf, err);
+    if (st == MS_OK && inf.found && inf.runs > 0)
+        st = snap_fold(s, sync_id, inf.id, err);
     if (st == MS_OK)
         return ms_store_sq_commit(s, err);
     ms_store_sq_rollback(s);
@@ -550,19 +1146,132 @@ ms_store_sq_snap_compact(struct ms_store *base, const char *sync_id, struct ms_e
 
 /* ---- key text ---- */
 
-/* The key_text column of the current row, copied into a and NUL-terminated. */
-static const char *
-snap_copy_text(sqlite3_stmt *stmt, struct ms_arena *a, size_t *len)
-{
-    const unsigned char *p = sqlite3_column_text(stmt, 1);
-    size_t n = (size_t)sqlite3_column_bytes(stmt, 1);
-    char *copy = ms_arena_alloc(a, n + 1);
+/* A blob handle that key-text lookups move from row to row. */
+struct snap_blob {
+    struct store_sqlite *s;
+    sqlite3_blob *h; /* owned; NULL until the first row */
+    const char *table;
+};
 
-    if (n != 0)
-        memcpy(copy, p, n);
-    copy[n] = '\0';
-    *len = n;
-    return copy;
+static enum ms_status
+snap_blob_read(void *ud, void *dst, size_t n, size_t off, struct ms_error *err)
+{
+    struct snap_blob *bl = ud;
+    int rc = sqlite3_blob_read(bl->h, dst, (int)n, (int)off);
+
+    return rc == SQLITE_OK ? MS_OK : ms_store_sq_fail(bl->s, err, rc, "snapshot key text");
+}
+
+/* Point bl at row id of its table. */
+static enum ms_status
+snap_blob_seek(struct snap_blob *bl, int64_t id, struct ms_error *err)
+{
+    int rc;
+
+    if (bl->h != NULL)
+        rc = sqlite3_blob_reopen(bl->h, id);
+    else
+        rc = sqlite3_blob_open(bl->s->db, "main", bl->table, "body", id, 0, &bl->h);
+    return rc == SQLITE_OK ? MS_OK : ms_store_sq_fail(bl->s, err, rc, "snapshot key text");
+}
+
+/* The answer of one lookup: where the key's newest change is and what it says. */
+struct snap_hit {
+    bool found; /* the key is in this blob */
+    struct snap_ent e;
+    size_t off, len; /* its text in the blob */
+};
+
+/* Look key up in row id of bl's table. */
+static enum ms_status
+snap_blob_find(struct snap_blob *bl, const char *sync_id, int64_t id, const uint8_t key[16],
+               struct snap_hit *hit, struct ms_error *err)
+{
+    struct snapblob_src src = {.read = snap_blob_read, .ud = bl};
+    enum ms_status st = snap_blob_seek(bl, id, err);
+
+    if (st != MS_OK)
+        return st;
+    src.len = (size_t)sqlite3_blob_bytes(bl->h);
+    return ms_store_snapblob_find(&src, sync_id, key, &hit->found, &hit->e, &hit->off, &hit->len,
+                                  err);
+}
+
+/* The newest run holding key, if any: the runs whose key range holds it, newest first. */
+static enum ms_status
+snap_text_runs(struct store_sqlite *s, struct snap_blob *bl, const char *sync_id, int64_t snap,
+               const uint8_t key[16], struct snap_hit *hit, struct ms_error *err)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct sq_bind b;
+    bool row = false;
+    enum ms_status st = snap_open_id(s, SQ_SNAP_RUN_FIND, snap, &stmt, &b, err);
+
+    if (st != MS_OK)
+        return st;
+    ms_store_sq_blob(&b, key, SNAP_HASH_LEN);
+    for (st = ms_store_sq_step(s, &b, "snapshot key text", &row, err); st == MS_OK && row;
+         st = ms_store_sq_step(s, &b, "snapshot key text", &row, err))
+        if ((st = snap_blob_find(bl, sync_id, ms_store_sq_col_i64(stmt, 0), key, hit, err)) !=
+                MS_OK ||
+            hit->found)
+            break;
+    ms_store_sq_done(stmt);
+    return st;
+}
+
+/* Look key up in the folded chunk that would hold it (inf->chunk, from snap_info), if any. */
+static enum ms_status
+snap_text_chunk(struct snap_blob *bl, const char *sync_id, const struct snap_info *inf,
+                const uint8_t key[16], struct snap_hit *hit, struct ms_error *err)
+{
+    enum ms_status st = MS_OK;
+
+    if (inf->chunk != 0)
+        st = snap_blob_find(bl, sync_id, inf->chunk, key, hit, err);
+    if (st == MS_OK && hit->found && hit->e.del)
+        st = ms_store_snapblob_damaged(sync_id, "a delete in a folded chunk", err);
+    return st;
+}
+
+/* The text of hit, read from bl's current row into a and NUL-terminated. */
+static enum ms_status
+snap_text_copy(struct snap_blob *bl, const struct snap_hit *hit, struct ms_arena *a,
+               const char **text, size_t *len, struct ms_error *err)
+{
+    char *copy = ms_arena_alloc(a, hit->len + 1);
+    enum ms_status st = MS_OK;
+
+    if (hit->len > 0)
+        st = snap_blob_read(bl, copy, hit->len, hit->off, err);
+    copy[hit->len] = '\0';
+    if (st == MS_OK) {
+        *text = copy;
+        *len = hit->len;
+    }
+    return st;
+}
+
+/* Newest run first, then the folded chunk: a few small blob reads each. */
+static enum ms_status
+snap_text_find(struct store_sqlite *s, struct snap_blob *bl, const char *sync_id,
+               const struct snap_info *inf, const uint8_t key[16], struct snap_hit *hit,
+               struct ms_error *err)
+{
+    enum ms_status st = MS_OK;
+
+    memset(hit, 0, sizeof(*hit));
+    if (inf->runs > 0) {
+        bl->table = "snapshot_deltas";
+        st = snap_text_runs(s, bl, sync_id, inf->id, key, hit, err);
+    }
+    if (st == MS_OK && !hit->found) {
+        sqlite3_blob_close(bl->h); /* a handle stays on its table */
+        bl->h = NULL;
+        bl->table = "snapshot_chunks";
+        st = snap_text_chunk(bl, sync_id, inf, key, hit, err);
+    }
+    return st;
 }
 
 /* The text is copied into a and NUL-terminated; *len excludes the NUL. */
@@ -572,35 +1281,21 @@ ms_store_sq_snap_key_text(struct ms_store *base, struct ms_arena *a, const char 
                           struct ms_error *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    sqlite3_stmt *stmt = NULL;
-    struct sq_bind b;
-    const char *got = NULL;
-    size_t got_len = 0;
-    int best = 2; /* the first column of the row answering so far; 2: none */
-    bool row = false;
-    enum ms_status st = snap_open(s, SQ_SNAP_KEY_TEXT, sync_id, &stmt, &b, err);
+    struct snap_blob bl = {.s = s};
+    struct snap_info inf;
+    struct snap_hit hit = {.found = false};
+    bool began = false;
+    enum ms_status st = snap_prepare(s, sync_id, key, &inf, &began, err);
 
     if (st != MS_OK)
         return st;
-    ms_store_sq_blob(&b, key, SNAP_HASH_LEN);
-    /* SQLite returns a UNION ALL's arms in order; preferring the lower column makes that moot */
-    for (st = ms_store_sq_step(s, &b, "snapshot key text", &row, err); st == MS_OK && row;
-         st = ms_store_sq_step(s, &b, "snapshot key text", &row, err)) {
-        int src = sqlite3_column_int(stmt, 0);
-
-        if (src >= best)
-            continue;
-        best = src;
-        got = NULL;
-        if (sqlite3_column_int(stmt, 2) == 0 && sqlite3_column_type(stmt, 1) != SQLITE_NULL)
-            got = snap_copy_text(stmt, a, &got_len);
-    }
-    ms_store_sq_done(stmt);
-    if (st == MS_OK && got == NULL)
+    if (inf.found)
+        st = snap_text_find(s, &bl, sync_id, &inf, key, &hit, err);
+    if (st == MS_OK && (!hit.found || hit.e.del || !hit.e.text))
         st = ms_fail(err, MS_ENOTFOUND, "no snapshot key text for this record of sync %s", sync_id);
-    if (st == MS_OK) {
-        *text = got;
-        *len = got_len;
-    }
+    if (st == MS_OK)
+        st = snap_text_copy(&bl, &hit, a, text, len, err);
+    sqlite3_blob_close(bl.h);
+    snap_read_end(s, began);
     return st;
 }

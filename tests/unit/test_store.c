@@ -1359,7 +1359,7 @@ Test(store_sqlite, wal_schema_and_versions)
     v = ts_raw_text(db, "SELECT group_concat(version || ':' || name, ',') FROM "
                         "(SELECT * FROM schema_migrations ORDER BY version)");
     cr_expect_str_eq(v, "1:0001-init,2:0002-executions,3:0003-snapshot-log,4:0004-sync-documents,"
-                     "5:0005-schedule,6:0006-sync-docs-index");
+                        "5:0005-schedule,6:0006-sync-docs-index,7:0007-snapshot-chunks");
     cr_expect_str_eq(ts_raw_text(db, "SELECT count(*) FROM schema_migrations"),
                      ms_arena_printf(ts.a, "%zu", ms_migrations_count));
     cr_expect_str_eq(ts_raw_text(db, "SELECT name FROM sqlite_master WHERE name = 'syncs_list'"),
