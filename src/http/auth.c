@@ -2,7 +2,7 @@
  * auth.c: the Authorization header → the caller (API.md §2.2, DECISIONS.md D1). Both schemes
  * reduce to one credential string whose SHA-256 is looked up in the store; the stored key's
  * class (user or organization) decides the actor, whatever the scheme. Every failure is the
- * same generic 401 so a client cannot probe which part was wrong. Called on MHD pool threads;
+ * same generic 401 so a client cannot probe which part was wrong. Called on the HTTP workers;
  * uses only the request, its thread's store handle and its thread's cache of recent answers
  * (below). The credential never reaches a log.
  */
@@ -101,7 +101,7 @@ ms_http_auth_credential(const char *header, char cred[MS_HTTP_MAX_CRED + 1], siz
 }
 
 /*
- * The answer cache: per pool thread (no lock), direct-mapped on the credential hash, entries
+ * The answer cache: per HTTP worker (no lock), direct-mapped on the credential hash, entries
  * trusted for AUTH_CACHE_TTL_MS. Under load a thread sees a key many times in that window, and
  * each hit saves the store lookup with its own read transaction (about a quarter of the CPU of
  * GET /api/syncs/{id}); an occasional caller gains nothing and loses nothing. The TTL is short

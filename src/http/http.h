@@ -1,6 +1,7 @@
 /*
- * http.h: the HTTP server (libmicrohttpd, internal thread pool + epoll, keep-alive). The only
- * code that includes <microhttpd.h> lives in this directory.
+ * http.h: the HTTP server (an acceptor thread, worker threads each running a libmicrohttpd
+ * daemon from its own epoll loop, keep-alive). The only code that includes <microhttpd.h> lives
+ * in this directory.
  */
 #ifndef MS_HTTP_HTTP_H
 #define MS_HTTP_HTTP_H
@@ -11,8 +12,8 @@
 struct ms_http;
 
 /*
- * Bind cfg->listen_host:cfg->listen_port (0 = a free port) and start serving on a pool of
- * cfg->http_threads threads. cfg must outlive the server. Each pool thread opens its own store
+ * Bind cfg->listen_host:cfg->listen_port (0 = a free port) and start serving on
+ * cfg->http_threads worker threads. cfg must outlive the server. Each worker opens its own store
  * handle (cfg->store_url) on first use.
  */
 enum ms_status ms_http_start(const struct ms_config *cfg, struct ms_http **out,

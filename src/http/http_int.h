@@ -2,7 +2,7 @@
  * http_int.h: what the files of http/ share (router.c, auth.c, reply.c, limits.c, metrics.c,
  * server.c). Never included from outside src/http/ except by the unit tests. Everything here is
  * either immutable after ms_http_start() (router, metrics layout) or documents its own locking,
- * because all of it is called from every MHD pool thread at once.
+ * because all of it is called from every HTTP worker at once.
  */
 #ifndef MS_HTTP_HTTP_INT_H
 #define MS_HTTP_HTTP_INT_H
@@ -90,10 +90,14 @@ enum ms_status ms_http_auth(struct ms_req *req, const char *header, struct ms_er
 
 struct MHD_Connection;
 
-/* How MHD gets ms_http_out.body when out->owned is NULL. */
+/*
+ * How MHD gets ms_http_out.body when out->owned is NULL. Either way MHD references the bytes
+ * without copying them: libmicrohttpd sends the whole body before it calls the completion
+ * callback, where the request arena dies, and never reads a response's buffer afterwards.
+ */
 enum ms_http_mem {
-    MS_HTTP_MEM_STATIC, /* process-lifetime bytes (a literal): referenced */
-    MS_HTTP_MEM_COPY,   /* borrowed (request arena): MHD copies it */
+    MS_HTTP_MEM_STATIC, /* process-lifetime bytes (a literal) */
+    MS_HTTP_MEM_ARENA,  /* the request arena's: valid until the completion callback */
 };
 
 /* One response, fully decided, before it becomes an MHD response. */
@@ -199,5 +203,11 @@ void ms_metrics_observe(struct ms_metrics *m, const char *method, size_t pattern
 
 /* Append the text exposition format (version 0.0.4) to out; MS_ETOOBIG if out's cap is hit. */
 enum ms_status ms_metrics_render(const struct ms_metrics *m, struct ms_buf *out);
+
+#ifdef MS_TESTING
+/* server.c: when non-zero, the open-connection limit of servers started afterwards (instead of
+ * 4000), shared evenly by the workers. */
+extern unsigned ms_http_test_conn_limit;
+#endif
 
 #endif

@@ -3,7 +3,7 @@
  * (DECISIONS.md D19/D25): rate_per_min tokens of burst, refilled continuously; the buckets live
  * in one small open-addressing table behind one mutex, held only for a lookup. (2) The
  * Idempotency-Key protocol (API.md §2.8): the store records the first request with a key and
- * replays its response to later ones, per (organization, credential, key). Both run on MHD pool
+ * replays its response to later ones, per (organization, credential, key). Both run on HTTP worker
  * threads; the idempotency half touches only the request and its thread's store handle.
  */
 #include "http/http_int.h"

@@ -1,8 +1,8 @@
 /*
  * metrics.c: Prometheus counters for /metrics. The table is sized once from the router (every
  * distinct pattern plus "unmatched", a fixed method list and a fixed status list), so recording
- * a request is a few relaxed atomic increments with no lock and no allocation, on whichever MHD
- * pool thread answered it. Route labels are patterns, never raw paths: the label set is bounded
+ * a request is a few relaxed atomic increments with no lock and no allocation, on whichever HTTP
+ * worker answered it. Route labels are patterns, never raw paths: the label set is bounded
  * and no organization's ids leak. Rendering reads the counters while they move; each counter
  * is exact, a scrape is not a snapshot.
  */

@@ -4,7 +4,7 @@
  * handlers' JSON (or streams the file a handler named) and adds what every answer carries:
  * Content-Type, X-Polytomic-Version, X-Request-Id, Access-Control-Allow-Origin, Retry-After on
  * 429/503. 5xx details are logged here, once, and never sent (STYLE.md §3.6). The only file
- * of http/ that includes jansson. Called on MHD pool threads; keeps no state.
+ * of http/ that includes jansson. Called on the HTTP workers; keeps no state.
  */
 #include "http/http_int.h"
 
@@ -204,7 +204,7 @@ ms_http_reply_ok(struct ms_req *req, struct ms_http_out *out)
     } else if (req->reply_text != NULL) {
         out->body = req->reply_text;
         out->len = req->reply_text_len;
-        out->mem = MS_HTTP_MEM_COPY;
+        out->mem = MS_HTTP_MEM_ARENA;
         out->type = req->reply_type != NULL ? req->reply_type : "text/plain; charset=utf-8";
     } else if (reply != NULL) {
         char *s = json_dumps(reply, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -266,9 +266,9 @@ reply_response(struct ms_http_out *out)
             out->owned = NULL; /* MHD frees it with the response */
         return resp;
     }
+    /* Static and arena bytes alike outlive MHD's use of them (enum ms_http_mem). */
     return MHD_create_response_from_buffer(out->len, reply_unconst(out->body),
-                                           out->mem == MS_HTTP_MEM_COPY ? MHD_RESPMEM_MUST_COPY
-                                                                        : MHD_RESPMEM_PERSISTENT);
+                                           MHD_RESPMEM_PERSISTENT);
 }
 
 static void

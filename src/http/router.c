@@ -1,7 +1,7 @@
 /*
  * router.c: (method, raw path) → one entry of the route tables (api/'s, plus http/'s own
  * /healthz and /metrics). ms_router_new() parses every pattern once into segment arrays; the
- * router is immutable afterwards, so all MHD pool threads read it without a lock.
+ * router is immutable afterwards, so all HTTP workers read it without a lock.
  *
  * Matching follows API.md §2.1: split the raw path on '/' first, drop empty segments (Go
  * clients send "//api/…"), percent-decode each segment (so "%2F" stays inside its segment),
@@ -30,6 +30,16 @@ enum rt_kind {
 struct rt_seg {
     enum rt_kind kind;
     char *text; /* owned: the literal, or the parameter name without ":uuid" */
+    size_t len; /* strlen(text) */
+};
+
+/* A request path split into decoded segments; whether each is a UUID is worked out once, on
+ * the first {x:uuid} pattern that asks, however many patterns have one there. */
+struct rt_path {
+    char *segs[ROUTER_MAX_SEGS]; /* in the request arena */
+    size_t lens[ROUTER_MAX_SEGS];
+    signed char uuid[ROUTER_MAX_SEGS]; /* -1 not yet known, 0 no, 1 yes */
+    size_t n;
 };
 
 struct rt_entry {
@@ -42,6 +52,10 @@ struct rt_entry {
 struct ms_router {
     struct rt_entry *entries; /* owned; n of them in table order */
     size_t n;
+    /* by_len[k]: the indexes of the entries with k segments, in table order (a request path
+     * is compared with those only); by_len[k][nby_len[k]] is not used. */
+    size_t *by_len[ROUTER_MAX_SEGS + 1];
+    size_t nby_len[ROUTER_MAX_SEGS + 1];
     char **patterns; /* owned labels ("/api/syncs/{id}"), distinct, first-seen order */
     size_t npatterns;
 };
@@ -71,6 +85,7 @@ rt_seg_parse(const char *p, size_t n, struct rt_seg *out)
     if (n == 0 || memchr(p, '{', n) == NULL) {
         out->kind = RT_LIT;
         out->text = ms_xstrndup(p, n);
+        out->len = n;
         return n > 0 && memchr(p, '}', n) == NULL;
     }
     if (n < 3 || p[0] != '{' || p[n - 1] != '}')
@@ -83,6 +98,7 @@ rt_seg_parse(const char *p, size_t n, struct rt_seg *out)
         return false;
     out->kind = colon != NULL ? RT_UUID : RT_PARAM;
     out->text = ms_xstrndup(p + 1, name_len);
+    out->len = name_len;
     return true;
 }
 
@@ -164,6 +180,13 @@ ms_router_new(const struct ms_route *const *tables, struct ms_router **out, stru
         ms_router_free(r);
         return st;
     }
+    for (size_t k = 0; k <= ROUTER_MAX_SEGS; k++)
+        r->by_len[k] = ms_xcalloc(total + 1, sizeof(size_t));
+    for (size_t i = 0; i < r->n; i++) {
+        size_t k = r->entries[i].nseg;
+
+        r->by_len[k][r->nby_len[k]++] = i;
+    }
     *out = r;
     return MS_OK;
 }
@@ -178,6 +201,8 @@ ms_router_free(struct ms_router *r)
             free(r->entries[i].segs[j].text);
     for (size_t i = 0; i < r->npatterns; i++)
         free(r->patterns[i]);
+    for (size_t k = 0; k <= ROUTER_MAX_SEGS; k++)
+        free(r->by_len[k]);
     free(r->entries);
     free(r->patterns);
     free(r);
@@ -200,11 +225,11 @@ ms_router_pattern(const struct ms_router *r, size_t i)
  * MHD's memory pool bounds the path's length, so the segment count is capped before decoding.
  */
 static bool
-rt_split(const char *raw, struct ms_arena *a, const char **segs, size_t *nseg)
+rt_split(const char *raw, struct ms_arena *a, struct rt_path *path)
 {
     const char *p = raw;
 
-    *nseg = 0;
+    path->n = 0;
     if (raw == NULL || raw[0] != '/')
         return false;
     while (*p != '\0') {
@@ -213,13 +238,16 @@ rt_split(const char *raw, struct ms_arena *a, const char **segs, size_t *nseg)
         char *d;
 
         if (n > 0) {
-            if (*nseg == ROUTER_MAX_SEGS)
+            if (path->n == ROUTER_MAX_SEGS)
                 return false;
             d = ms_arena_alloc(a, n + 1);
             if (ms_str_pct_decode((struct ms_str){p, n}, false, d, &dlen) != MS_OK)
                 return false;
             d[dlen] = '\0';
-            segs[(*nseg)++] = d;
+            path->segs[path->n] = d;
+            path->lens[path->n] = dlen;
+            path->uuid[path->n] = -1;
+            path->n++;
         }
         p += n;
         if (*p == '/')
@@ -229,16 +257,25 @@ rt_split(const char *raw, struct ms_arena *a, const char **segs, size_t *nseg)
 }
 
 static bool
-rt_entry_matches(const struct rt_entry *e, const char *const *segs, size_t nseg)
+rt_is_uuid(struct rt_path *path, size_t i)
 {
-    if (e->nseg != nseg)
+    if (path->uuid[i] < 0)
+        path->uuid[i] = ms_uuid_valid(path->segs[i], path->lens[i]) ? 1 : 0;
+    return path->uuid[i] == 1;
+}
+
+static bool
+rt_entry_matches(const struct rt_entry *e, struct rt_path *path)
+{
+    if (e->nseg != path->n)
         return false;
-    for (size_t i = 0; i < nseg; i++) {
+    for (size_t i = 0; i < path->n; i++) {
         const struct rt_seg *s = &e->segs[i];
 
-        if (s->kind == RT_LIT && strcmp(s->text, segs[i]) != 0)
+        if (s->kind == RT_LIT &&
+            (s->len != path->lens[i] || memcmp(s->text, path->segs[i], s->len) != 0))
             return false;
-        if (s->kind == RT_UUID && !ms_uuid_valid(segs[i], strlen(segs[i])))
+        if (s->kind == RT_UUID && !rt_is_uuid(path, i))
             return false;
     }
     return true;
@@ -262,16 +299,17 @@ rt_method_ok(const struct ms_route *route, const char *method)
     return strcmp(method, "HEAD") == 0 && strcmp(route->method, "GET") == 0;
 }
 
+/* The decoded segments are the request arena's already: {x:uuid} values are lowercased in
+ * place. */
 static void
-rt_fill_params(const struct rt_entry *e, const char *const *segs, struct ms_arena *a,
-               struct ms_route_match *m)
+rt_fill_params(const struct rt_entry *e, const struct rt_path *path, struct ms_route_match *m)
 {
     for (size_t i = 0; i < e->nseg; i++) {
         char *val;
 
         if (e->segs[i].kind == RT_LIT)
             continue;
-        val = ms_arena_strdup(a, segs[i]);
+        val = path->segs[i];
         if (e->segs[i].kind == RT_UUID)
             ms_str_lower(val);
         m->params[m->nparams].key = e->segs[i].text;
@@ -282,7 +320,7 @@ rt_fill_params(const struct rt_entry *e, const char *const *segs, struct ms_aren
 
 /* "GET, PUT, DELETE": each method of the routes whose segments match, once, in table order. */
 static const char *
-rt_allow(const struct ms_router *r, const char *const *segs, size_t nseg, struct ms_arena *a)
+rt_allow(const struct ms_router *r, struct rt_path *path, struct ms_arena *a)
 {
     const char *seen[16];
     size_t nseen = 0;
@@ -290,11 +328,12 @@ rt_allow(const struct ms_router *r, const char *const *segs, size_t nseg, struct
     const char *out;
 
     ms_buf_init(&b, 256);
-    for (size_t i = 0; i < r->n && nseen < MS_ARRAY_LEN(seen); i++) {
-        const char *meth = r->entries[i].route->method;
+    for (size_t i = 0; i < r->nby_len[path->n] && nseen < MS_ARRAY_LEN(seen); i++) {
+        const struct rt_entry *e = &r->entries[r->by_len[path->n][i]];
+        const char *meth = e->route->method;
         size_t j = 0;
 
-        if (!rt_entry_matches(&r->entries[i], segs, nseg))
+        if (!rt_entry_matches(e, path))
             continue;
         while (j < nseen && strcmp(seen[j], meth) != 0)
             j++;
@@ -312,18 +351,17 @@ enum ms_status
 ms_router_match(const struct ms_router *r, const char *method, const char *raw_path,
                 struct ms_arena *a, struct ms_route_match *m, struct ms_error *err)
 {
-    const char *segs[ROUTER_MAX_SEGS];
+    struct rt_path path;
     const struct rt_entry *best = NULL, *any = NULL;
-    size_t nseg;
 
     memset(m, 0, sizeof(*m));
     m->pattern = r->npatterns;
-    if (!rt_split(raw_path, a, segs, &nseg))
+    if (!rt_split(raw_path, a, &path))
         return ms_fail(err, MS_ENOTFOUND, "no such endpoint");
-    for (size_t i = 0; i < r->n; i++) {
-        const struct rt_entry *e = &r->entries[i];
+    for (size_t i = 0; i < r->nby_len[path.n]; i++) {
+        const struct rt_entry *e = &r->entries[r->by_len[path.n][i]];
 
-        if (!rt_entry_matches(e, segs, nseg))
+        if (!rt_entry_matches(e, &path))
             continue;
         if (any == NULL || rt_beats(e, any))
             any = e;
@@ -333,12 +371,12 @@ ms_router_match(const struct ms_router *r, const char *method, const char *raw_p
     if (best != NULL) {
         m->route = best->route;
         m->pattern = best->pattern;
-        rt_fill_params(best, segs, a, m);
+        rt_fill_params(best, &path, m);
         return MS_OK;
     }
     if (any == NULL)
         return ms_fail(err, MS_ENOTFOUND, "no such endpoint");
     m->pattern = any->pattern;
-    m->allow = rt_allow(r, segs, nseg, a);
+    m->allow = rt_allow(r, &path, a);
     return ms_fail(err, MS_EMETHOD, "method not allowed on this endpoint (allowed: %s)", m->allow);
 }

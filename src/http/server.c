@@ -1,24 +1,32 @@
 /*
- * server.c: the libmicrohttpd daemon and one request's path through http/. MHD runs a pool of
- * threads, each with its own epoll loop and keep-alive connections; a handler runs to the end
- * on the thread that read its request. The request arena is created on MHD's first callback
- * and freed only in the completion callback (STYLE.md §4). The response is queued on the final
- * callback: route → store → auth → rate limit → body cap → query → idempotency → handler.
- * Each pool thread lazily opens its own store handle, kept in a pthread key whose destructor
- * closes it when MHD joins the thread. The access log is written in batches (below), flushed
- * by one more thread when a pool thread falls idle. docs/internals/THREADS.md has the whole
- * thread model.
+ * server.c: the HTTP threads and one request's path through http/. One acceptor thread takes
+ * every connection with a blocking accept4() and hands it, round robin, to one of
+ * --http-threads workers; each worker runs its own libmicrohttpd daemon (no listening socket,
+ * no MHD thread) from its own epoll loop, and a connection stays on its worker. A handler runs
+ * to the end on that thread. The request arena is created on MHD's first callback and freed
+ * only in the completion callback (STYLE.md §4). The response is queued on the final callback:
+ * route → store → auth → rate limit → body cap → query → idempotency → handler. Each worker
+ * lazily opens its own store handle, kept in a pthread key whose destructor closes it when the
+ * thread exits. The access log is written in batches, flushed by one more thread when a worker
+ * falls idle. docs/internals/THREADS.md has the whole thread model.
  */
+#define _GNU_SOURCE /* accept4(2): Linux, like epoll and eventfd */
 #include "http/http.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +40,7 @@
 #include "http/http_int.h"
 
 #define HTTP_CONN_TIMEOUT_S 60u
-#define HTTP_CONN_LIMIT 4000u
+#define HTTP_CONN_LIMIT 4000u /* open connections, all workers together */
 /*
  * MHD's memory pool per connection: it holds the request line and headers, MHD's header table,
  * the response header block and the read buffer a body passes through piece by piece (every
@@ -57,9 +65,9 @@ _Static_assert(HTTP_LOG_LINE >= 256 + 2 * HTTP_LOG_ESCAPED(HTTP_LOG_VALUE_MAX) +
                "access line bound");
 _Static_assert(HTTP_LOG_BUF >= 2 * HTTP_LOG_LINE, "a batch holds lines");
 
-/* One pool thread's pending access lines. */
+/* One worker's pending access lines. */
 struct http_log {
-    pthread_mutex_t mu; /* its pool thread appends; the flusher and ms_http_stop() drain */
+    pthread_mutex_t mu; /* its worker appends; the flusher and ms_http_stop() drain */
     size_t len;
     char buf[HTTP_LOG_BUF];
     /* the owning thread only: the "YYYY-MM-DDTHH:MM:SS." of the second sec */
@@ -67,18 +75,58 @@ struct http_log {
     char ts[MS_TIME_LEN];
 };
 
+/* A connection accepted but not yet given to a worker's daemon. */
+struct http_handoff {
+    int fd;
+    socklen_t len;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } addr;
+};
+
+/* What a worker's epoll_wait() reports (epoll_event.data.u32). */
+enum { HTTP_EV_DAEMON = 1, HTTP_EV_WAKE = 2 };
+
+/* One HTTP thread with its own MHD daemon and epoll loop. */
+struct http_worker {
+    struct ms_http *h;
+    unsigned index;
+    struct MHD_Daemon *daemon; /* touched by this worker's thread only, once it runs */
+    int epoll_fd;              /* the daemon's epoll fd and wake_fd */
+    int wake_fd;               /* eventfd: connections queued, or stop */
+    pthread_t thread;
+    bool have_thread;
+    atomic_bool stop;
+    atomic_uint live; /* connections the daemon holds (NOTIFY_CONNECTION) */
+    /* Connections handed over by the acceptor: a ring of qcap entries, qcap being this
+     * worker's share of HTTP_CONN_LIMIT. */
+    pthread_mutex_t mu; /* guards qhead, qlen; held by the worker while it adopts them */
+    bool have_mu;
+    struct http_handoff *q;
+    unsigned qcap, qhead, qlen;
+};
+
 struct ms_http {
     const struct ms_config *cfg; /* borrowed; outlives the server */
-    struct MHD_Daemon *daemon;
-    struct ms_router *router;   /* immutable once started: read by every pool thread */
+    int listen_fd;
+    pthread_t acceptor;
+    bool have_acceptor;
+    atomic_bool accept_stop;
+    unsigned next_worker; /* the acceptor's round robin */
+    int64_t warned_ms;    /* the acceptor's last warning (one a second at most) */
+    struct http_worker *workers;
+    unsigned nworkers;
+    struct ms_router *router;   /* immutable once started: read by every worker */
     struct ms_metrics *metrics; /* lock-free counters */
     struct ms_limits *limits;   /* guards itself (limits.c) */
-    pthread_key_t store_key;    /* per pool thread: its struct ms_store *, closed at exit */
+    pthread_key_t store_key;    /* per worker: its struct ms_store *, closed at exit */
     bool have_store_key;
-    struct http_log *logs; /* one per pool thread, claimed on first use */
+    struct http_log *logs; /* one per worker, claimed on first use */
     unsigned nlogs;
     atomic_uint logs_used;
-    pthread_t flusher; /* writes the lines idle pool threads hold */
+    pthread_t flusher; /* writes the lines idle workers hold */
     bool have_flusher;
     pthread_mutex_t flush_mu; /* guards flush_stop; flush_cv wakes the flusher early */
     pthread_cond_t flush_cv;
@@ -96,6 +144,10 @@ struct http_req {
     int64_t start_ns;       /* monotonic, when the headers had arrived */
     int retry_after_s;      /* set by the rate limiter */
 };
+
+#ifdef MS_TESTING
+unsigned ms_http_test_conn_limit;
+#endif
 
 static enum ms_status http_healthz(struct ms_req *req, struct ms_error *err);
 static enum ms_status http_metrics(struct ms_req *req, struct ms_error *err);
@@ -116,7 +168,7 @@ http_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- the pool thread's store handle ---- */
+/* ---- the worker's store handle ---- */
 
 static void
 http_store_close_cb(void *s)
@@ -296,8 +348,8 @@ http_prepare(struct http_req *hr, struct MHD_Connection *conn, const struct ms_r
     if (st == MS_OK && !pub)
         st = ms_http_auth(req, authz, err);
     if (st == MS_OK && !pub)
-        st = ms_limits_rate(hr->h->limits, req->auth.key_id, ms_time_mono_ms(), &hr->retry_after_s,
-                            err);
+        st = ms_limits_rate(hr->h->limits, req->auth.key_id, hr->start_ns / 1000000,
+                            &hr->retry_after_s, err); /* start_ns: CLOCK_MONOTONIC too */
     if (st == MS_OK && hr->body_st != MS_OK)
         st = ms_fail(err, MS_ETOOBIG, "request body exceeds %zu bytes", req->body.max);
     if (st == MS_OK)
@@ -324,7 +376,7 @@ http_replay(const struct ms_req *req, const struct ms_idem_response *rp, struct 
     out->status = rp->http_status;
     out->body = rp->body != NULL ? rp->body : "";
     out->len = rp->body != NULL ? rp->body_len : 0;
-    out->mem = MS_HTTP_MEM_COPY;
+    out->mem = MS_HTTP_MEM_ARENA;
     out->request_id = req->request_id;
     out->replayed = true;
     if (out->status == 429 || out->status == 503)
@@ -383,7 +435,7 @@ http_answer(struct http_req *hr, struct MHD_Connection *conn, struct ms_route_ma
 /*
  * One INFO line per request, never a header value or the body, in core/log's layout
  * ({"ts","level","msg":"request","method","route","status","duration_ms","request_id"}) but
- * built on the stack and written in batches: each pool thread appends to its own buffer, which
+ * built on the stack and written in batches: each worker appends to its own buffer, which
  * goes out in one write(2) when the next line would not fit, and otherwise within
  * HTTP_LOG_DELAY_MS through the flusher thread. A write(2) per request cost about 3 µs, 15% of
  * GET /api/syncs/{id} (docs/performance.md). The price: a crash loses the last 100 ms of access
@@ -415,7 +467,7 @@ http_log_flush_locked(struct http_log *l)
     l->len = 0;
 }
 
-/* Every pool thread's pending lines. */
+/* Every worker's pending lines. */
 static void
 http_log_flush_all(struct ms_http *h)
 {
@@ -436,6 +488,7 @@ http_log_loop(void *arg)
     struct ms_http *h = arg;
     struct timespec at;
 
+    prctl(PR_SET_NAME, "http-log", 0, 0, 0);
     pthread_mutex_lock(&h->flush_mu);
     while (!h->flush_stop) {
         clock_gettime(CLOCK_MONOTONIC, &at);
@@ -451,7 +504,7 @@ http_log_loop(void *arg)
     return NULL;
 }
 
-/* The calling pool thread's buffer (claimed on its first line), or NULL: write directly. */
+/* The calling worker's buffer (claimed on its first line), or NULL: write directly. */
 static struct http_log *
 http_log_mine(struct ms_http *h)
 {
@@ -615,7 +668,7 @@ http_log_start(struct ms_http *h, unsigned threads, struct ms_error *err)
     return MS_OK;
 }
 
-/* After the pool threads are gone: stop the flusher, write what is left, free. */
+/* After the workers are gone: stop the flusher, write what is left, free. */
 static void
 http_log_stop(struct ms_http *h)
 {
@@ -637,6 +690,20 @@ http_log_stop(struct ms_http *h)
     h->logs = NULL;
 }
 
+/* The body of a request that has none: handlers only read req->body, and http_body_release
+ * leaves it alone, so a bodiless request (most of them) allocates no buffer. */
+static char http_no_body[1];
+
+static void
+http_body_release(void *arg)
+{
+    struct ms_buf *b = arg;
+
+    if (b->p == http_no_body)
+        b->p = NULL;
+    ms_buf_release(b);
+}
+
 static enum MHD_Result
 http_dispatch(struct http_req *hr, struct MHD_Connection *conn)
 {
@@ -646,7 +713,7 @@ http_dispatch(struct http_req *hr, struct MHD_Connection *conn)
     bool ok;
 
     if (hr->r.body.p == NULL)
-        (void)ms_buf_add(&hr->r.body, "", 0); /* api.h promises "" when there is no body */
+        hr->r.body.p = http_no_body; /* api.h promises "" when there is no body */
     http_answer(hr, conn, &m, &out);
     status = out.status;
     ok = ms_http_reply_queue(conn, &out);
@@ -688,10 +755,39 @@ http_request_id(struct ms_arena *a, const char *prefix, uint64_t id)
     return out;
 }
 
+/*
+ * Each worker keeps the arena of its last finished request, reset, for its next one: a request
+ * then costs no malloc/free of the arena's 16 KiB block. Only the worker's thread creates and
+ * finishes requests (MHD calls back on it, also from MHD_stop_daemon()), so a thread-local slot
+ * needs no lock; http_worker_loop() frees it when the thread ends.
+ */
+static _Thread_local struct ms_arena *http_spare_arena;
+
+static struct ms_arena *
+http_arena_take(void)
+{
+    struct ms_arena *a = http_spare_arena;
+
+    http_spare_arena = NULL;
+    return a != NULL ? a : ms_arena_new();
+}
+
+/* Runs a's defers either way. */
+static void
+http_arena_give_back(struct ms_arena *a)
+{
+    if (http_spare_arena != NULL) {
+        ms_arena_free(a);
+        return;
+    }
+    ms_arena_reset(a);
+    http_spare_arena = a;
+}
+
 static struct http_req *
 http_req_new(struct ms_http *h, struct MHD_Connection *conn, const char *url, const char *method)
 {
-    struct ms_arena *a = ms_arena_new();
+    struct ms_arena *a = http_arena_take();
     struct http_req *hr = ms_arena_zalloc(a, sizeof(*hr));
     size_t max = h->cfg->max_body_bytes > 0 ? h->cfg->max_body_bytes : MS_MAX_BODY_BYTES;
     uint64_t id = atomic_fetch_add_explicit(&h->next_id, 1, memory_order_relaxed) + 1;
@@ -708,7 +804,7 @@ http_req_new(struct ms_http *h, struct MHD_Connection *conn, const char *url, co
     host = http_header(conn, MHD_HTTP_HEADER_HOST);
     hr->r.host = host != NULL ? ms_arena_strdup(a, host) : NULL;
     ms_buf_init(&hr->r.body, max);
-    ms_arena_defer(a, ms_buf_release_cb, &hr->r.body);
+    ms_arena_defer(a, http_body_release, &hr->r.body);
     /* Refuse early what would only be discarded: such a body is read but never stored. */
     if (http_content_length(conn) > max)
         hr->body_st = MS_ETOOBIG;
@@ -748,8 +844,8 @@ http_on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)conn;
     (void)toe;
     if (hr != NULL) {
-        ms_http_reply_discard(&hr->r); /* a reply left by a request that never finished */
-        ms_arena_free(hr->r.arena);    /* runs the defers, newest first */
+        ms_http_reply_discard(&hr->r);     /* a reply left by a request that never finished */
+        http_arena_give_back(hr->r.arena); /* runs the defers, newest first */
     }
     *req_cls = NULL;
 }
@@ -844,35 +940,355 @@ http_resolve(const struct ms_config *cfg, struct sockaddr_storage *ss, bool *v6,
     return MS_OK;
 }
 
+/* ---- the listening socket and the acceptor ---- */
+
+/* Bind and listen on cfg's address; the socket blocks: only the acceptor thread accepts. */
 static enum ms_status
 http_listen(struct ms_http *h, struct ms_error *err)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    const union MHD_DaemonInfo *info;
     struct sockaddr_storage ss;
+    socklen_t len;
     bool v6 = false;
+    int one = 1, fd;
     enum ms_status st;
 
     st = http_resolve(h->cfg, &ss, &v6, err);
     if (st != MS_OK)
         return st;
+    len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ms_fail(err, MS_EINTERNAL, "socket: %s", strerror(errno));
+    h->listen_fd = fd;
+    /* SO_REUSEADDR: a restart may bind while old connections sit in TIME_WAIT. IPv6 sockets
+     * take IPv6 only, as before: "[::]" does not also answer on 0.0.0.0. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (v6)
-        flags |= MHD_USE_IPv6;
-    /* MHD_USE_ERROR_LOG only switches MHD's messages on; http_mhd_log sends them to our log. */
-    /* The logger goes first so that no option's complaint reaches MHD's own stderr logger. */
-    h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, http_on_request, h, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        http_threads(h->cfg), MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, HTTP_CONN_LIMIT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, h,
-        MHD_OPTION_UNESCAPE_CALLBACK, http_no_unescape, h, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, SOMAXCONN) != 0)
+        return ms_fail(err, MS_EINTERNAL, "cannot listen on %s:%d: %s", h->cfg->listen_host,
+                       h->cfg->listen_port, strerror(errno));
+    len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return ms_fail(err, MS_EINTERNAL, "getsockname: %s", strerror(errno));
+    h->port =
+        ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    return MS_OK;
+}
+
+/* Wake w's thread (its eventfd); a full counter already means "wake". */
+static void
+http_worker_wake(struct http_worker *w)
+{
+    uint64_t one = 1;
+
+    while (write(w->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
+/*
+ * Give c to the next worker below its share of the connection limit, round robin. queued and
+ * live are read under w->mu, the lock the worker holds while it hands queued connections to
+ * MHD, so the count is exact and the ring (capacity: the share) cannot overflow. With every
+ * worker full the connection is closed at once: the client sees it closed, unanswered.
+ */
+static void
+http_hand_over(struct ms_http *h, const struct http_handoff *c)
+{
+    for (unsigned i = 0; i < h->nworkers; i++) {
+        struct http_worker *w = &h->workers[(h->next_worker + i) % h->nworkers];
+        bool taken = false, was_empty = false;
+
+        pthread_mutex_lock(&w->mu);
+        if (w->qlen + atomic_load_explicit(&w->live, memory_order_relaxed) < w->qcap) {
+            w->q[(w->qhead + w->qlen) % w->qcap] = *c;
+            was_empty = w->qlen++ == 0;
+            taken = true;
+        }
+        pthread_mutex_unlock(&w->mu);
+        if (!taken)
+            continue;
+        if (was_empty) /* otherwise the wake-up for the first one is still pending */
+            http_worker_wake(w);
+        h->next_worker = (h->next_worker + i + 1) % h->nworkers;
+        return;
+    }
+    close(c->fd);
+    if (ms_time_mono_ms() - h->warned_ms >= 1000) {
+        h->warned_ms = ms_time_mono_ms();
+        ms_log(MS_LOG_WARN, "connection limit reached: closing new connections", (char *)NULL);
+    }
+}
+
+/* An accept4 failure: true to go on accepting, false to stop (ms_http_stop() shut the socket,
+ * or the socket is broken). Out of descriptors or memory: wait a little, then retry. */
+static bool
+http_accept_failed(struct ms_http *h, int e)
+{
+    const struct timespec pause = {0, 10 * 1000000L};
+
+    if (atomic_load(&h->accept_stop))
+        return false;
+    switch (e) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+        return true; /* that connection is gone; the next one is not affected */
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+        if (ms_time_mono_ms() - h->warned_ms >= 1000) {
+            h->warned_ms = ms_time_mono_ms();
+            ms_log(MS_LOG_WARN, "accept failed, retrying", "detail", strerror(e), (char *)NULL);
+        }
+        nanosleep(&pause, NULL);
+        return true;
+    default:
+        ms_log(MS_LOG_ERROR, "accept failed, no longer accepting", "detail", strerror(e),
+               (char *)NULL);
+        return false;
+    }
+}
+
+/*
+ * The acceptor thread: one blocking accept4() per connection, so no call ever fails with
+ * EAGAIN (goal H6: accept4 calls = connections), and every connection is handed to a worker.
+ * ms_http_stop() ends it with shutdown(2) on the socket, which makes the blocked accept4()
+ * return EINVAL on Linux.
+ */
+static void *
+http_accept_loop(void *arg)
+{
+    struct ms_http *h = arg;
+
+    prctl(PR_SET_NAME, "http-accept", 0, 0, 0);
+    for (;;) {
+        struct http_handoff c;
+
+        c.len = sizeof(c.addr);
+        c.fd = accept4(h->listen_fd, &c.addr.sa, &c.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c.fd >= 0) {
+            if (c.len > sizeof(c.addr))
+                c.len = sizeof(c.addr);
+            http_hand_over(h, &c);
+        } else if (!http_accept_failed(h, errno)) {
+            return NULL;
+        }
+    }
+}
+
+/* ---- the workers: one MHD daemon each, run by our own loop ---- */
+
+/* MHD_OPTION_NOTIFY_CONNECTION: w's daemon took a connection over, or closed one. */
+static void
+http_on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                   enum MHD_ConnectionNotificationCode code)
+{
+    struct http_worker *w = cls;
+
+    (void)conn;
+    (void)socket_ctx;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add_explicit(&w->live, 1, memory_order_relaxed);
+    else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        atomic_fetch_sub_explicit(&w->live, 1, memory_order_relaxed);
+}
+
+/*
+ * Give the queued connections to w's daemon, on w's thread as MHD requires of a daemon without
+ * its own thread. Under w->mu, so that the acceptor never sees a connection in neither queued
+ * nor live. A connection MHD refuses is closed by MHD and never counted live.
+ */
+static void
+http_worker_adopt(struct http_worker *w)
+{
+    uint64_t n;
+
+    while (read(w->wake_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+        ; /* cleared first: a hand-over after this point wakes the next wait */
+    pthread_mutex_lock(&w->mu);
+    while (w->qlen > 0) {
+        struct http_handoff *c = &w->q[w->qhead];
+
+        w->qhead = (w->qhead + 1) % w->qcap;
+        w->qlen--;
+        (void)MHD_add_connection(w->daemon, c->fd, &c->addr.sa, c->len);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Close what is still queued (the acceptor has stopped). */
+static void
+http_worker_drop_queue(struct http_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    for (; w->qlen > 0; w->qlen--) {
+        close(w->q[w->qhead].fd);
+        w->qhead = (w->qhead + 1) % w->qcap;
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Sleep until the daemon has something to do (its epoll fd is readable), a connection is
+ * handed over, or MHD's next timeout is due. */
+static void
+http_worker_wait(struct http_worker *w)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    struct epoll_event ev[2];
+    int ms = -1, n;
+
+    if (MHD_get_timeout(w->daemon, &t) == MHD_YES)
+        ms = t > INT_MAX ? INT_MAX : (int)t;
+    n = epoll_wait(w->epoll_fd, ev, MS_ARRAY_LEN(ev), ms);
+    for (int i = 0; i < n; i++)
+        if (ev[i].data.u32 == HTTP_EV_WAKE)
+            http_worker_adopt(w);
+}
+
+/*
+ * A worker thread. MHD runs without a thread of its own (MHD_run() never blocks here): in
+ * libmicrohttpd 0.9.75 MHD's own epoll loop computes its timeout once, then calls epoll_wait()
+ * again with it whenever the previous call returned its full 128 events, so a burst of
+ * exactly 128 ready connections left them unserved until some other event or the timeout
+ * (docs/performance.md, H6). Our loop waits on the daemon's epoll fd instead.
+ */
+static void *
+http_worker_loop(void *arg)
+{
+    struct http_worker *w = arg;
+    char name[16];
+    sigset_t pipe;
+
+    /* A peer that went away must not kill the process (MSG_NOSIGNAL covers send(), not
+     * sendfile()); MHD is told with MHD_OPTION_SIGPIPE_HANDLED_BY_APP. */
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+    snprintf(name, sizeof(name), "http-%u", w->index);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+    while (!atomic_load(&w->stop)) {
+        MHD_run(w->daemon);
+        http_worker_wait(w);
+    }
+    /* Closes every connection; their completion callbacks run here, on this thread. */
+    MHD_stop_daemon(w->daemon);
+    w->daemon = NULL;
+    http_worker_drop_queue(w);
+    ms_arena_free(http_spare_arena);
+    http_spare_arena = NULL;
+    return NULL;
+}
+
+/* w's daemon: no listening socket, no thread; MHD's share of the limit equals ours. */
+static enum ms_status
+http_worker_daemon(struct ms_http *h, struct http_worker *w, struct ms_error *err)
+{
+    const union MHD_DaemonInfo *info;
+    struct epoll_event ev;
+
+    /* MHD_USE_ERROR_LOG only switches MHD's messages on; http_mhd_log sends them to our log.
+     * The logger goes first so that no option's complaint reaches MHD's own stderr logger. */
+    w->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        http_on_request, h, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
+        MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, w->qcap,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
+        http_on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, w,
+        MHD_OPTION_UNESCAPE_CALLBACK, http_no_unescape, h, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
         MHD_OPTION_END);
-    if (h->daemon == NULL)
-        return ms_fail(err, MS_EINTERNAL, "cannot listen on %s:%d (see the microhttpd log)",
-                       h->cfg->listen_host, h->cfg->listen_port);
-    info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = info != NULL && info->port != 0 ? info->port : h->cfg->listen_port;
+    if (w->daemon == NULL)
+        return ms_fail(err, MS_EINTERNAL, "cannot start HTTP worker %u (see the microhttpd log)",
+                       w->index);
+    info = MHD_get_daemon_info(w->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (info == NULL)
+        return ms_fail(err, MS_EINTERNAL, "microhttpd has no epoll descriptor");
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u32 = HTTP_EV_DAEMON;
+    if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, info->epoll_fd, &ev) != 0)
+        return ms_fail(err, MS_EINTERNAL, "epoll_ctl: %s", strerror(errno));
+    ev.data.u32 = HTTP_EV_WAKE;
+    if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->wake_fd, &ev) != 0)
+        return ms_fail(err, MS_EINTERNAL, "epoll_ctl: %s", strerror(errno));
+    return MS_OK;
+}
+
+static enum ms_status
+http_worker_start(struct ms_http *h, struct http_worker *w, unsigned index, unsigned share,
+                  struct ms_error *err)
+{
+    enum ms_status st;
+
+    w->h = h;
+    w->index = index;
+    w->qcap = share;
+    w->q = ms_xcalloc(share, sizeof(*w->q));
+    pthread_mutex_init(&w->mu, NULL);
+    w->have_mu = true;
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (w->wake_fd < 0 || w->epoll_fd < 0)
+        return ms_fail(err, MS_EINTERNAL, "eventfd/epoll_create1: %s", strerror(errno));
+    st = http_worker_daemon(h, w, err);
+    if (st != MS_OK)
+        return st;
+    if (pthread_create(&w->thread, NULL, http_worker_loop, w) != 0)
+        return ms_fail(err, MS_EINTERNAL, "cannot start HTTP thread %u", index);
+    w->have_thread = true;
+    return MS_OK;
+}
+
+/* Stop w's thread (which closes its connections), then free what it used. */
+static void
+http_worker_stop(struct http_worker *w)
+{
+    if (w->have_thread) {
+        atomic_store(&w->stop, true);
+        http_worker_wake(w);
+        pthread_join(w->thread, NULL);
+    }
+    if (w->daemon != NULL) /* started, but its thread never ran */
+        MHD_stop_daemon(w->daemon);
+    if (w->have_mu)
+        http_worker_drop_queue(w);
+    if (w->epoll_fd >= 0)
+        close(w->epoll_fd);
+    if (w->wake_fd >= 0)
+        close(w->wake_fd);
+    if (w->have_mu)
+        pthread_mutex_destroy(&w->mu);
+    free(w->q);
+}
+
+/* The workers, then the acceptor (so that nothing is handed to a worker not yet running). */
+static enum ms_status
+http_serve(struct ms_http *h, struct ms_error *err)
+{
+    unsigned n = http_threads(h->cfg);
+    unsigned share = HTTP_CONN_LIMIT / n;
+    enum ms_status st = MS_OK;
+
+#ifdef MS_TESTING
+    if (ms_http_test_conn_limit > 0)
+        share = ms_http_test_conn_limit / n;
+#endif
+    if (share < 1)
+        share = 1;
+    h->workers = ms_xcalloc(n, sizeof(*h->workers));
+    for (unsigned i = 0; i < n; i++)
+        h->workers[i].wake_fd = h->workers[i].epoll_fd = -1;
+    for (unsigned i = 0; i < n && st == MS_OK; i++) {
+        h->nworkers = i + 1;
+        st = http_worker_start(h, &h->workers[i], i, share, err);
+    }
+    if (st != MS_OK)
+        return st;
+    if (pthread_create(&h->acceptor, NULL, http_accept_loop, h) != 0)
+        return ms_fail(err, MS_EINTERNAL, "cannot start the HTTP acceptor thread");
+    h->have_acceptor = true;
     return MS_OK;
 }
 
@@ -884,6 +1300,7 @@ ms_http_start(const struct ms_config *cfg, struct ms_http **out, struct ms_error
     enum ms_status st;
 
     h->cfg = cfg;
+    h->listen_fd = -1;
     atomic_init(&h->next_id, 0);
     ms_random_bytes(rnd, sizeof(rnd));
     ms_hex(rnd, sizeof(rnd), h->id_prefix);
@@ -900,6 +1317,8 @@ ms_http_start(const struct ms_config *cfg, struct ms_http **out, struct ms_error
     st = http_log_start(h, http_threads(cfg), err);
     if (st == MS_OK)
         st = http_listen(h, err);
+    if (st == MS_OK)
+        st = http_serve(h, err);
 out:
     if (st != MS_OK) {
         ms_http_stop(h);
@@ -920,9 +1339,20 @@ ms_http_stop(struct ms_http *h)
 {
     if (h == NULL)
         return;
-    /* Joins the pool threads, whose exit runs http_store_close_cb on their store handles. */
-    if (h->daemon != NULL)
-        MHD_stop_daemon(h->daemon);
+    /* No new connections: the acceptor leaves its accept4(), then the socket is closed (what
+     * waited in the kernel's queue is reset). */
+    if (h->have_acceptor) {
+        atomic_store(&h->accept_stop, true);
+        shutdown(h->listen_fd, SHUT_RDWR);
+        pthread_join(h->acceptor, NULL);
+    }
+    if (h->listen_fd >= 0)
+        close(h->listen_fd);
+    /* Each worker ends after its current callback and closes its connections; its thread's
+     * exit runs http_store_close_cb on its store handle. */
+    for (unsigned i = 0; i < h->nworkers; i++)
+        http_worker_stop(&h->workers[i]);
+    free(h->workers);
     http_log_stop(h);
     if (h->have_store_key)
         pthread_key_delete(h->store_key);

@@ -198,7 +198,7 @@ Test(reply, success_json_text_204_and_redirect)
     cr_expect_eq(out.status, 200);
     cr_expect_eq(out.len, 4);
     cr_expect_str_eq(out.type, "application/x-ndjson");
-    cr_expect_eq(out.mem, MS_HTTP_MEM_COPY);
+    cr_expect_eq(out.mem, MS_HTTP_MEM_ARENA);
     ms_http_out_release(&out);
 
     req.reply_text = NULL;

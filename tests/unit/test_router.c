@@ -2,8 +2,9 @@
  * test_router.c: tests for src/http/router.c (and the route-sized metrics table of metrics.c).
  * The router is driven directly with route tables of its own, no sockets: literal segments
  * beat parameters, {x:uuid} rejects malformed ids (404) and lowercases good ones, segments are
- * percent-decoded after splitting, empty segments collapse, and a known path with the wrong
- * method is a 405 listing the allowed methods.
+ * percent-decoded after splitting, empty segments collapse, a known path with the wrong method
+ * is a 405 listing the allowed methods, and patterns of several lengths sharing segments each
+ * find their own paths.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -261,4 +262,70 @@ Test(router_metrics, counts_by_pattern_never_by_path, .init = trt_setup, .fini =
     cr_expect(strstr(text, "route=\"/api/syncs\"") == NULL, "unused routes are not listed");
     ms_buf_release(&b);
     ms_metrics_free(mx);
+}
+
+/* Patterns of several lengths share segments; each path is compared only with its own length,
+ * and a segment checked as a UUID for one pattern gives the same answer to the next. */
+static const struct ms_route trt_lengths[] = {
+    {"GET", "/v/{id:uuid}/a", trt_handler, 0},
+    {"GET", "/v/{id:uuid}/b", trt_handler, 0},
+    {"GET", "/v/{name}/a", trt_handler, 0},
+    {"GET", "/v/{id:uuid}", trt_handler, 0},
+    {"GET", "/v/{id:uuid}/a/{n}", trt_handler, 0},
+    {"GET", "/v", trt_handler, 0},
+    {NULL, NULL, NULL, 0},
+};
+
+static const struct ms_route *const trt_length_tables[] = {trt_lengths, NULL};
+
+Test(router_lengths, each_path_length_finds_its_pattern)
+{
+    struct ms_router *r;
+    struct ms_arena *a = ms_arena_new();
+    struct ms_route_match m;
+    struct ms_error err;
+
+    cr_assert_eq(ms_router_new(trt_length_tables, &r, NULL), MS_OK);
+    cr_assert_eq(ms_router_match(r, "GET", "/v", a, &m, &err), MS_OK);
+    cr_expect_eq(m.route, &trt_lengths[5]);
+    cr_assert_eq(ms_router_match(r, "GET", "/v/" TRT_UUID, a, &m, &err), MS_OK);
+    cr_expect_eq(m.route, &trt_lengths[3]);
+    cr_assert_eq(ms_router_match(r, "GET", "/v/" TRT_UUID "/a", a, &m, &err), MS_OK);
+    cr_expect_eq(m.route, &trt_lengths[0], "{id:uuid} beats {name} at the same position");
+    cr_assert_eq(
+        ms_router_match(r, "GET", "/v/248DF4B7-AA70-47B8-A036-33AC447E668D/b", a, &m, &err), MS_OK);
+    cr_expect_eq(m.route, &trt_lengths[1]);
+    cr_expect_str_eq(m.params[0].val, TRT_UUID);
+    cr_assert_eq(ms_router_match(r, "GET", "/v/not-a-uuid/a", a, &m, &err), MS_OK);
+    cr_expect_eq(m.route, &trt_lengths[2]);
+    cr_expect_str_eq(m.params[0].val, "not-a-uuid");
+    cr_expect_eq(ms_router_match(r, "GET", "/v/not-a-uuid/b", a, &m, &err), MS_ENOTFOUND);
+    cr_assert_eq(ms_router_match(r, "GET", "/v/" TRT_UUID "/a/7", a, &m, &err), MS_OK);
+    cr_expect_eq(m.route, &trt_lengths[4]);
+    cr_expect_eq(m.nparams, 2);
+    cr_expect_eq(ms_router_match(r, "GET", "/v/" TRT_UUID "/a/7/8", a, &m, &err), MS_ENOTFOUND);
+    cr_expect_eq(ms_router_match(r, "GET", "/", a, &m, &err), MS_ENOTFOUND);
+    cr_expect_eq(ms_router_match(r, "POST", "/v/" TRT_UUID "/a", a, &m, &err), MS_EMETHOD);
+    cr_expect_str_eq(m.allow, "GET");
+    ms_router_free(r);
+    ms_arena_free(a);
+}
+
+/* More segments than any pattern may have is refused before anything is decoded. */
+Test(router_lengths, too_many_segments_is_not_found)
+{
+    struct ms_router *r;
+    struct ms_arena *a = ms_arena_new();
+    struct ms_route_match m;
+    struct ms_error err;
+    char path[128] = "";
+
+    cr_assert_eq(ms_router_new(trt_length_tables, &r, NULL), MS_OK);
+    for (int i = 0; i < 17; i++)
+        strcat(path, "/v");
+    cr_expect_eq(ms_router_match(r, "GET", path, a, &m, &err), MS_ENOTFOUND);
+    path[32] = '\0'; /* 16 segments: within the cap, but no pattern that long */
+    cr_expect_eq(ms_router_match(r, "GET", path, a, &m, &err), MS_ENOTFOUND);
+    ms_router_free(r);
+    ms_arena_free(a);
 }
