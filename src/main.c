@@ -10,7 +10,8 @@
  * pool threads, whose store handles close) → the scheduler finishes its pass and is joined →
  * workers end their current batch (executions end interrupted) and are joined → remove the
  * port file → release the configuration.
- * `run` executes one execution on the main thread with the same engine.
+ * `run` executes one execution on the main thread with the same engine (and its eng-read and
+ * eng-write threads, engine.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -661,11 +662,13 @@ run_follow(struct ms_store *s, struct ms_arena *a, const struct ms_sync *y, cons
 static json_t *
 run_stats_json(const struct ms_engine_stats *st)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rows_read", (json_int_t)st->rows_read,
-                     "rows_written", (json_int_t)st->rows_written, "read_us",
-                     (json_int_t)st->read_us, "transform_us", (json_int_t)st->transform_us,
-                     "write_us", (json_int_t)st->write_us, "snapshot_us",
-                     (json_int_t)st->snapshot_us, "total_us", (json_int_t)st->total_us);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rows_read",
+                     (json_int_t)st->rows_read, "rows_written", (json_int_t)st->rows_written,
+                     "read_us", (json_int_t)st->read_us, "transform_us",
+                     (json_int_t)st->transform_us, "write_us", (json_int_t)st->write_us,
+                     "snapshot_us", (json_int_t)st->snapshot_us, "total_us",
+                     (json_int_t)st->total_us, "read_wait_us", (json_int_t)st->read_wait_us,
+                     "write_wait_us", (json_int_t)st->write_wait_us);
 }
 
 /* The summary: one JSON object, or a few lines of text. stats NULL when another ran it. */

@@ -4,7 +4,9 @@
  * A connector is a const struct ms_connector of function pointers. The core allocates
  * desc->size bytes for an open connection (the implementation's struct embeds struct ms_cx
  * first), calls open(), and calls close() iff open() returned MS_OK. A NULL slot means "not
- * supported". An open connection is confined to the thread that opened it.
+ * supported". An open connection is used by one thread at a time: the engine may read a
+ * source on its reader thread and write a target on its writer thread, handing the connection
+ * over under a lock, never using it from two threads at once.
  *
  * JSON out-parameters are new references owned by the caller. Configurations given to open()
  * have their secrets unsealed; validate() sees the request's configuration and does no I/O.
@@ -43,8 +45,14 @@ enum {
                                   Retry-After) with the last MS_EBUSY; 0 when it named none */
 };
 
-/* One typed source value. Text points into the batch arena (not NUL-terminated necessarily). */
-enum ms_vtype { MS_V_NULL, MS_V_INT, MS_V_REAL, MS_V_BOOL, MS_V_TEXT };
+/*
+ * One typed source value. Text points into the batch arena (not NUL-terminated necessarily).
+ * MS_V_NUM is a finite number kept as the decimal text the source printed (u.s, p[len] ==
+ * '\0'): it matches the JSON number grammar (ms_value_num_ok), so writers can copy it into
+ * JSON, CSV or COPY text as is, and strtod reads it exactly. It means the number, not the
+ * text: it compares, filters and converts like the MS_V_REAL of its value.
+ */
+enum ms_vtype { MS_V_NULL, MS_V_INT, MS_V_REAL, MS_V_BOOL, MS_V_TEXT, MS_V_NUM };
 
 struct ms_value {
     enum ms_vtype type;
@@ -172,6 +180,12 @@ struct ms_connector {
     /* commit: the run finished; make a full rewrite visible (rename, COMMIT). !commit: drop
      * what is not yet acknowledged (temporary files, open transactions). */
     enum ms_status (*write_end)(struct ms_cx *cx, bool commit, struct ms_error *err);
+    /*
+     * Ops per write() this destination handles best (each call costs a round trip, a
+     * transaction or a sync); 0 = MS_ROWS_DEFAULT. The engine uses it unless the run sets
+     * its own batch size, and bounds it (engine.c ENG_OPS_MAX).
+     */
+    size_t write_batch;
 };
 
 /* Built-in descriptors (connectors/<type>.c). */
@@ -208,8 +222,31 @@ enum ms_status ms_cx_open(const struct ms_connector *impl, const json_t *cfg, st
 /* close() and free; NULL is a no-op. */
 void ms_cx_close(struct ms_cx *cx);
 
-/* The value as JSON (new reference): null, integer, real, boolean or string. */
+/* The value as JSON (new reference): null, integer, real (also MS_V_NUM), boolean or string. */
 json_t *ms_value_to_json(const struct ms_value *v);
+
+/*
+ * True when p[0..len) is a JSON number (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?) whose
+ * double is finite: what a reader checks before it produces MS_V_NUM. p need not be
+ * NUL-terminated.
+ */
+bool ms_value_num_ok(const char *p, size_t len);
+
+/* The double of a MS_V_REAL, MS_V_NUM (strtod of its text) or MS_V_INT value; NaN otherwise. */
+double ms_value_double(const struct ms_value *v);
+
+#define MS_VALUE_REAL_LEN 32 /* room for ms_value_real_text() */
+
+/*
+ * The shortest of "%.15g", "%.16g", "%.17g" that strtod reads back as d (so 0.1 is "0.1"),
+ * NUL-terminated; returns its length. NaN and infinities: 0 and "".
+ */
+size_t ms_value_real_text(double d, char out[MS_VALUE_REAL_LEN]);
+
+#define MS_VALUE_INT_LEN 21 /* sign, digits and NUL of any int64_t */
+
+/* i in decimal at out, NUL-terminated; returns its length (two digits per division). */
+size_t ms_value_int_text(int64_t i, char out[MS_VALUE_INT_LEN]);
 
 /*
  * Read up to max rows of a model into a JSON array of objects {column: value} (samples,

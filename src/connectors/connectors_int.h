@@ -137,7 +137,6 @@ void ms_cx_file_close(struct ms_cx_file *f);
 
 #define MS_CX_WRITE_BUF_BYTES ((size_t)64 << 10)     /* buffered before one write(2) */
 #define MS_CX_MAX_ROW_BYTES (4 * MS_MAX_VALUE_BYTES) /* one formatted record; more: rejected */
-#define MS_CX_REAL_LEN 32                            /* room for ms_cx_real_format() */
 
 /*
  * One run's output file. Records are formatted straight into buf, which goes to the file each
@@ -190,8 +189,6 @@ enum ms_status ms_cx_out_end(struct ms_cx_out *o, bool commit, struct ms_error *
 /* Write what is buffered (a header written by write_begin) and make it the point a failed
  * batch is cut back to. */
 enum ms_status ms_cx_out_flush(struct ms_cx_out *o, struct ms_error *err);
-/* Shortest text that reads back as d ("%.15g", else "%.17g"); 0 for NaN and infinities. */
-size_t ms_cx_real_format(double d, char out[MS_CX_REAL_LEN]);
 /* Whether the file's plan names columns that a header or a JSON object can hold: at least
  * one, at most MS_MAX_COLUMNS, non-empty, unique. MS_EUNPROC / MS_EINVAL naming "fields". */
 enum ms_status ms_cx_out_cols_check(const struct ms_write_plan *plan, struct ms_error *err);

@@ -690,19 +690,19 @@ csv_create_object(struct ms_cx *cx, const json_t *props, const json_t *fields, c
 /* ---- writing ---- */
 
 /* One value as a field: NULL (and NaN, infinities) empty, "" the empty string, booleans
- * true/false, numbers in their shortest exact form. */
+ * true/false, numbers in their shortest exact form (MS_V_NUM as the source wrote it). */
 static enum ms_status
 csv_put_value(struct ms_buf *b, const struct ms_value *v)
 {
-    char num[MS_CX_REAL_LEN];
-    int n;
+    char num[MS_VALUE_REAL_LEN];
 
     switch (v->type) {
     case MS_V_INT:
-        n = snprintf(num, sizeof(num), "%lld", (long long)v->u.i);
-        return ms_buf_add(b, num, (size_t)n);
+        return ms_buf_add(b, num, ms_value_int_text(v->u.i, num));
     case MS_V_REAL:
-        return ms_buf_add(b, num, ms_cx_real_format(v->u.d, num));
+        return ms_buf_add(b, num, ms_value_real_text(v->u.d, num));
+    case MS_V_NUM: /* digits, sign, '.', 'e': nothing a CSV field quotes */
+        return ms_buf_add(b, v->u.s.p, v->u.s.len);
     case MS_V_BOOL:
         return ms_buf_adds(b, v->u.b ? "true" : "false");
     case MS_V_TEXT:

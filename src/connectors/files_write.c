@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,20 +351,6 @@ ms_cx_out_end(struct ms_cx_out *o, bool commit, struct ms_error *err)
         st = out_publish(o, err);
     out_release(o);
     return st;
-}
-
-size_t
-ms_cx_real_format(double d, char out[MS_CX_REAL_LEN])
-{
-    int n;
-
-    out[0] = '\0';
-    if (!isfinite(d))
-        return 0;
-    n = snprintf(out, MS_CX_REAL_LEN, "%.15g", d);
-    if (strtod(out, NULL) != d)
-        n = snprintf(out, MS_CX_REAL_LEN, "%.17g", d);
-    return n > 0 ? (size_t)n : 0;
 }
 
 enum ms_status

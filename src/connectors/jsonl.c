@@ -523,8 +523,8 @@ jsonl_put_string(struct ms_buf *b, const char *p, size_t len)
 static enum ms_status
 jsonl_put_real(struct ms_buf *b, double d)
 {
-    char num[MS_CX_REAL_LEN + 2];
-    size_t n = ms_cx_real_format(d, num);
+    char num[MS_VALUE_REAL_LEN + 2];
+    size_t n = ms_value_real_text(d, num);
 
     if (n == 0)
         return ms_buf_adds(b, "null");
@@ -538,15 +538,19 @@ jsonl_put_real(struct ms_buf *b, double d)
 static enum ms_status
 jsonl_put_value(struct ms_buf *b, const struct ms_value *v)
 {
-    char num[32];
-    int n;
+    char num[MS_VALUE_INT_LEN];
+    enum ms_status st;
 
     switch (v->type) {
     case MS_V_INT:
-        n = snprintf(num, sizeof(num), "%lld", (long long)v->u.i);
-        return ms_buf_add(b, num, (size_t)n);
+        return ms_buf_add(b, num, ms_value_int_text(v->u.i, num));
     case MS_V_REAL:
         return jsonl_put_real(b, v->u.d);
+    case MS_V_NUM: /* a JSON number already, as the source printed it; ".0" as for reals */
+        st = ms_buf_add(b, v->u.s.p, v->u.s.len);
+        if (st == MS_OK && strpbrk(v->u.s.p, ".eE") == NULL)
+            st = ms_buf_add(b, ".0", 2);
+        return st;
     case MS_V_BOOL:
         return ms_buf_adds(b, v->u.b ? "true" : "false");
     case MS_V_TEXT:

@@ -44,7 +44,8 @@ struct pg_conn;   /* libpq's PGconn */
 struct pg_result; /* libpq's PGresult */
 struct pg_wstate; /* a write session (postgresql_write.c) */
 
-/* How a column's COPY text becomes a struct ms_value. */
+/* How a column's COPY text becomes a struct ms_value (PG_K_REAL: float4 and float8, read as
+ * MS_V_NUM, or text for NaN and infinities). */
 enum pg_kind { PG_K_TEXT, PG_K_INT, PG_K_REAL, PG_K_BOOL };
 
 struct pg_cx {

@@ -10,7 +10,6 @@
  */
 #include "connectors/postgresql_int.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +229,7 @@ pg_kind_of(Oid oid)
     case PG_OID_BOOL:
         return PG_K_BOOL;
     default:
-        return PG_K_TEXT; /* numeric stays text to keep its precision */
+        return PG_K_TEXT; /* numeric stays text: its keys and JSON form stay what they were */
     }
 }
 
@@ -421,12 +420,21 @@ ms_cx_pg_read_begin(struct ms_cx *cx, const json_t *mcfg, struct ms_rows *rows,
     return st;
 }
 
+/* NaN and the infinities: a float's text that is no JSON number, kept as text. */
+static bool
+pg_num_special(const char *p, size_t len)
+{
+    return (len == 3 && memcmp(p, "NaN", 3) == 0) || (len == 8 && memcmp(p, "Infinity", 8) == 0) ||
+           (len == 9 && memcmp(p, "-Infinity", 9) == 0);
+}
+
 /* A non-text cell. Malformed text from the server is MS_EUPSTREAM. */
 static enum ms_status
 pg_cell_typed(struct pg_cx *s, struct ms_rows *rows, size_t c, const char *p, size_t len,
               struct ms_value *v, struct ms_error *err)
 {
-    char num[64], *end;
+    enum ms_status st;
+    bool num;
 
     switch (s->kinds[c]) {
     case PG_K_INT:
@@ -434,18 +442,14 @@ pg_cell_typed(struct pg_cx *s, struct ms_rows *rows, size_t c, const char *p, si
             break;
         v->type = MS_V_INT;
         return MS_OK;
-    case PG_K_REAL:
-        if (len == 0 || len >= sizeof(num))
+    case PG_K_REAL: /* the server's own text: no strtod and no printf on the way through */
+        num = ms_value_num_ok(p, len);
+        if (!num && !pg_num_special(p, len))
             break;
-        memcpy(num, p, len);
-        num[len] = '\0';
-        v->u.d = strtod(num, &end);
-        if (*end != '\0')
-            break;
-        if (!isfinite(v->u.d)) /* NaN and infinities have no JSON form: keep the text */
-            return ms_value_set_text(rows, v, p, len, err);
-        v->type = MS_V_REAL;
-        return MS_OK;
+        st = ms_value_set_text(rows, v, p, len, err);
+        if (st == MS_OK && num)
+            v->type = MS_V_NUM;
+        return st;
     case PG_K_BOOL:
         if (len != 1 || (p[0] != 't' && p[0] != 'f'))
             break;

@@ -179,38 +179,26 @@ pgw_addf(struct ms_buf *b, const char *fmt, ...)
     pgw_add(b, tmp, (size_t)n);
 }
 
-/* The shortest "%.Ng" that reads back as d, so 0.1 is written 0.1 and not 0.10000000000000001. */
+/* The shortest "%.Ng" that reads back as d, so 0.1 is written 0.1 and not 0.10000000000000001;
+ * NaN and infinities in PostgreSQL's spelling. */
 static void
-pgw_real(char *out, size_t n, double d)
+pgw_real(char out[MS_VALUE_REAL_LEN], double d)
 {
-    if (isnan(d)) {
-        snprintf(out, n, "NaN");
-        return;
-    }
-    if (isinf(d)) {
-        snprintf(out, n, d > 0 ? "Infinity" : "-Infinity");
-        return;
-    }
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(out, n, "%.*g", prec, d);
-        if (strtod(out, NULL) == d)
-            return;
-    }
+    if (isnan(d))
+        snprintf(out, MS_VALUE_REAL_LEN, "NaN");
+    else if (isinf(d))
+        snprintf(out, MS_VALUE_REAL_LEN, d > 0 ? "Infinity" : "-Infinity");
+    else
+        ms_value_real_text(d, out);
 }
 
 /* An integer in decimal: vsnprintf costs more than the rest of a row's encoding. */
 static void
 pgw_put_int(struct ms_buf *b, int64_t v)
 {
-    char tmp[24], *p = tmp + sizeof(tmp);
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    char tmp[MS_VALUE_INT_LEN];
 
-    do
-        *--p = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    if (v < 0)
-        *--p = '-';
-    pgw_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+    pgw_add(b, tmp, ms_value_int_text(v, tmp));
 }
 
 /* Text with COPY's escapes: only \, tab, LF and CR need them (PostgreSQL's CopyAttributeOutText).
@@ -249,12 +237,13 @@ pgw_put_text(struct ms_buf *b, const char *p, size_t len)
 /*
  * A value as COPY text. Reals go in their shortest exact form ("0.1"), which takes up to three
  * printf/strtod rounds; exact (a float8 column) sends %.17g at once, which float8in reads back
- * to the same double and the server prints short again.
+ * to the same double and the server prints short again. MS_V_NUM goes as the source printed
+ * it: its digits need no escape, and every numeric input function reads that grammar.
  */
 MS_STATIC void
 pgw_put_value(struct ms_buf *b, const struct ms_value *v, bool exact)
 {
-    char num[40];
+    char num[MS_VALUE_REAL_LEN];
 
     switch (v->type) {
     case MS_V_NULL:
@@ -267,8 +256,11 @@ pgw_put_value(struct ms_buf *b, const struct ms_value *v, bool exact)
         if (exact && isfinite(v->u.d))
             snprintf(num, sizeof(num), "%.17g", v->u.d);
         else
-            pgw_real(num, sizeof(num), v->u.d);
+            pgw_real(num, v->u.d);
         pgw_adds(b, num);
+        break;
+    case MS_V_NUM:
+        pgw_add(b, v->u.s.p, v->u.s.len);
         break;
     case MS_V_BOOL:
         pgw_adds(b, v->u.b ? "true" : "false");
@@ -446,16 +438,17 @@ pgw_cut(const char *p, size_t len, size_t max)
 static const char *
 pgw_key_text(struct ms_arena *a, const struct ms_value *k)
 {
-    char num[40];
+    char num[MS_VALUE_REAL_LEN];
 
     switch (k->type) {
     case MS_V_INT:
         return ms_arena_printf(a, "%lld", (long long)k->u.i);
     case MS_V_REAL:
-        pgw_real(num, sizeof(num), k->u.d);
+        pgw_real(num, k->u.d);
         return ms_arena_strdup(a, num);
     case MS_V_BOOL:
         return k->u.b ? "true" : "false";
+    case MS_V_NUM:
     case MS_V_TEXT:
         return ms_arena_strndup(a, k->u.s.p, pgw_cut(k->u.s.p, k->u.s.len, 200));
     case MS_V_NULL:
@@ -564,30 +557,47 @@ pgw_screen_op(struct pgw_batch *b, size_t i, struct ms_error *err)
     return MS_OK;
 }
 
+static bool
+pgw_is_real(const struct ms_value *k)
+{
+    return k->type == MS_V_REAL || k->type == MS_V_NUM;
+}
+
+/* FNV-1a of a key; a MS_V_NUM hashes as the MS_V_REAL of its value, with one zero. */
 static uint64_t
 pgw_key_hash(const struct ms_value *k)
 {
     const unsigned char *p = (const unsigned char *)&k->u;
     size_t n = k->type == MS_V_TEXT ? k->u.s.len : k->type == MS_V_BOOL ? 1 : 8;
-    uint64_t h = 1469598103934665603ULL ^ (uint64_t)k->type;
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(pgw_is_real(k) ? MS_V_REAL : k->type);
+    double d;
 
-    if (k->type == MS_V_TEXT)
+    if (k->type == MS_V_TEXT) {
         p = (const unsigned char *)k->u.s.p;
+    } else if (pgw_is_real(k)) {
+        d = ms_value_double(k);
+        d = d == 0 ? 0.0 : d;
+        p = (const unsigned char *)&d;
+    }
     for (size_t i = 0; i < n; i++)
         h = (h ^ p[i]) * 1099511628211ULL;
     return h;
 }
 
+/* Do two keys name the same row? Numbers by value (0.1 and 0.10, REAL or NUM, are one). */
 static bool
 pgw_key_eq(const struct ms_value *a, const struct ms_value *b)
 {
+    if (pgw_is_real(a) && pgw_is_real(b))
+        return ms_value_double(a) == ms_value_double(b);
     if (a->type != b->type)
         return false;
     switch (a->type) {
     case MS_V_INT:
         return a->u.i == b->u.i;
     case MS_V_REAL:
-        return a->u.d == b->u.d;
+    case MS_V_NUM:
+        break; /* compared above */
     case MS_V_BOOL:
         return a->u.b == b->u.b;
     case MS_V_TEXT:

@@ -10,6 +10,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -228,7 +230,8 @@ ms_value_to_json(const struct ms_value *v)
         j = json_integer(v->u.i);
         break;
     case MS_V_REAL:
-        j = json_real(v->u.d); /* NULL for NaN and infinities: those become null */
+    case MS_V_NUM:
+        j = json_real(ms_value_double(v)); /* NULL for NaN and infinities: those become null */
         break;
     case MS_V_BOOL:
         j = json_boolean(v->u.b);
@@ -238,6 +241,132 @@ ms_value_to_json(const struct ms_value *v)
         break;
     }
     return j != NULL ? j : json_null();
+}
+
+/* Skip the digits at *s (up to end); returns how many there were. */
+static size_t
+value_digits(const char **s, const char *end)
+{
+    const char *p = *s;
+    size_t n;
+
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    n = (size_t)(p - *s);
+    *s = p;
+    return n;
+}
+
+/* Rare path of ms_value_num_ok: a number of 1e308 or more may overflow a double. */
+static bool
+value_finite(const char *p, size_t len)
+{
+    char *copy = ms_xmalloc(len + 1);
+    double d;
+
+    memcpy(copy, p, len);
+    copy[len] = '\0';
+    d = strtod(copy, NULL);
+    free(copy);
+    return isfinite(d);
+}
+
+bool
+ms_value_num_ok(const char *p, size_t len)
+{
+    const char *s = p, *end = p + len;
+    size_t nint;
+    int64_t exp = 0;
+    bool neg = false;
+
+    if (s < end && *s == '-')
+        s++;
+    if (s < end && *s == '0')
+        nint = 1, s++;
+    else if ((nint = value_digits(&s, end)) == 0)
+        return false;
+    if (s < end && *s == '.') {
+        s++;
+        if (value_digits(&s, end) == 0)
+            return false;
+    }
+    if (s < end && (*s == 'e' || *s == 'E')) {
+        s++;
+        if (s < end && (*s == '+' || *s == '-'))
+            neg = *s++ == '-';
+        if (s == end || *s < '0' || *s > '9')
+            return false;
+        for (; s < end && *s >= '0' && *s <= '9'; s++)
+            if (exp < 1000000) /* saturated, the bound below only gets more cautious */
+                exp = exp * 10 + (*s - '0');
+    }
+    if (s != end)
+        return false;
+    /* The value is below 10^(nint + exponent): under 10^308 it is finite without a look. */
+    if ((int64_t)nint + (neg ? -exp : exp) <= 308)
+        return true;
+    return value_finite(p, len);
+}
+
+double
+ms_value_double(const struct ms_value *v)
+{
+    switch (v->type) {
+    case MS_V_REAL:
+        return v->u.d;
+    case MS_V_NUM:
+        return strtod(v->u.s.p, NULL);
+    case MS_V_INT:
+        return (double)v->u.i;
+    default:
+        return NAN;
+    }
+}
+
+size_t
+ms_value_real_text(double d, char out[MS_VALUE_REAL_LEN])
+{
+    int n = 0;
+
+    out[0] = '\0';
+    if (!isfinite(d))
+        return 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, MS_VALUE_REAL_LEN, "%.*g", prec, d);
+        if (prec == 17 || strtod(out, NULL) == d)
+            break;
+    }
+    return n > 0 ? (size_t)n : 0;
+}
+
+size_t
+ms_value_int_text(int64_t i, char out[MS_VALUE_INT_LEN])
+{
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
+    uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+    char tmp[40] = {0}, *p = tmp + 20, *w = out; /* digits end at tmp + 20 */
+    size_t n;
+
+    while (u >= 100) {
+        p -= 2;
+        memcpy(p, pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * u, 2);
+    } else {
+        *--p = (char)('0' + u);
+    }
+    n = (size_t)(tmp + 20 - p);
+    if (i < 0)
+        *w++ = '-';
+    memcpy(w, p, 20); /* a fixed-size copy (p + 20 and w + 20 stay inside); n bytes count */
+    w[n] = '\0';
+    return (size_t)(w - out) + n;
 }
 
 /*

@@ -410,6 +410,8 @@ sqlite_bind_value(sqlite3_stmt *stmt, int i, const struct ms_value *v)
         return sqlite3_bind_int64(stmt, i, v->u.i);
     case MS_V_REAL:
         return sqlite3_bind_double(stmt, i, v->u.d);
+    case MS_V_NUM: /* the REAL it stands for */
+        return sqlite3_bind_double(stmt, i, ms_value_double(v));
     case MS_V_BOOL:
         return sqlite3_bind_int(stmt, i, v->u.b ? 1 : 0);
     case MS_V_TEXT: /* the batch arena outlives the step: no copy */
@@ -454,7 +456,8 @@ sqlite_missing_msg(const struct sqlite_w *w, const struct ms_value *k, struct ms
     case MS_V_INT:
         return ms_arena_printf(a, "no record with %s = %lld", col, (long long)k->u.i);
     case MS_V_REAL:
-        return ms_arena_printf(a, "no record with %s = %.17g", col, k->u.d);
+    case MS_V_NUM:
+        return ms_arena_printf(a, "no record with %s = %.17g", col, ms_value_double(k));
     case MS_V_BOOL:
         return ms_arena_printf(a, "no record with %s = %s", col, k->u.b ? "true" : "false");
     case MS_V_TEXT:

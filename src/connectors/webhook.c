@@ -22,7 +22,6 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <math.h>
 
 #include "connectors/connectors_int.h"
 #include "core/buf.h"
@@ -634,26 +633,28 @@ wh_json_str(struct wh_out *o, const char *p, size_t len)
 static void
 wh_json_value(struct wh_out *o, const struct ms_value *v)
 {
-    char num[40];
+    char num[MS_VALUE_REAL_LEN + 2];
+    size_t n;
 
     switch (v->type) {
     case MS_V_NULL:
         break;
     case MS_V_INT:
-        snprintf(num, sizeof(num), "%lld", (long long)v->u.i);
-        wh_puts(o, num);
+        wh_put(o, num, ms_value_int_text(v->u.i, num));
         return;
     case MS_V_REAL:
-        if (!isfinite(v->u.d))
+        if ((n = ms_value_real_text(v->u.d, num)) == 0)
             break;
-        for (int prec = 15; prec <= 17; prec++) { /* the shortest text that reads back */
-            snprintf(num, sizeof(num), "%.*g", prec, v->u.d);
-            if (strtod(num, NULL) == v->u.d)
-                break;
+        if (strpbrk(num, ".e") == NULL) {
+            memcpy(num + n, ".0", 3); /* still a real to a typed reader */
+            n += 2;
         }
-        if (strpbrk(num, ".e") == NULL)
-            strcat(num, ".0"); /* still a real to a typed reader */
-        wh_puts(o, num);
+        wh_put(o, num, n);
+        return;
+    case MS_V_NUM: /* a JSON number already: the source's own text, a real like the above */
+        wh_put(o, v->u.s.p, v->u.s.len);
+        if (strpbrk(v->u.s.p, ".eE") == NULL)
+            wh_put(o, ".0", 2);
         return;
     case MS_V_BOOL:
         wh_puts(o, v->u.b ? "true" : "false");

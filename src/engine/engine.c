@@ -1,16 +1,17 @@
 /*
  * engine.c: one execution of a sync (ARCHITECTURE.md §5, docs/internals/ENGINE.md).
  *
- * Plan, load the snapshot index, then read the model in batches into an arena reset after each
- * batch; every row is filtered, overridden, keyed, hashed and diffed against the index. Ops for
- * new and changed records collect in a pending buffer (values copied into their own arena)
- * that is written when it holds batch_rows ops or the read ends; acknowledged ops then become
- * snapshot changes committed with the counts in one store transaction, before the record logs
- * are flushed. So what the target acknowledged is never lost to a crash, nothing rejected
- * enters the snapshot, and a no-change run touches neither the target nor the snapshot.
- * Deletes of records gone from the model come after the read. Full rewrites (replace without
- * identity, snapshot) first check whether anything changed, then re-read and send everything,
- * with a marker in the snapshot while the rewrite is uncommitted. Runs on the caller's thread.
+ * Plan, load the snapshot index, then read the model in batches (a reader thread reads the next
+ * one meanwhile, pipeline.c); every row is filtered, overridden, keyed, hashed and diffed
+ * against the index. Ops for new and changed records collect in a pending buffer (values copied
+ * into its own arena). A full buffer goes to the writer thread, and the engine fills the other
+ * one; once a buffer's write is acknowledged, its ops become snapshot changes committed with the
+ * counts in one store transaction, before the record logs are flushed. So what the target
+ * acknowledged is never lost to a crash, nothing rejected enters the snapshot, and a no-change
+ * run touches neither the target nor the snapshot. Deletes of records gone from the model come
+ * after the read. Full rewrites (replace without identity, snapshot) first check whether
+ * anything changed, then re-read and send everything, with a marker in the snapshot while the
+ * rewrite is uncommitted. The store handle, the counts and the logs stay on the caller's thread.
  */
 #include "engine/engine.h"
 
@@ -30,6 +31,7 @@
 #define ENG_RETRY_AFTER_MAX_MS 300000 /* longest Retry-After honored */
 #define ENG_RENEW_SLEEPING_MS 1000    /* lease renewals while waiting */
 #define ENG_EXEC_PAGE 50              /* executions per page when looking for a completed one */
+#define ENG_OPS_MAX 10000             /* bound on a destination's preferred write batch */
 
 /* ms_engine_on_finish(): written by the scheduler's start and stop, read by every worker. */
 static void (*_Atomic eng_on_finish)(void);
@@ -70,14 +72,22 @@ struct eng_key {
     uint64_t k64, r64;
 };
 
+/* Pending ops and snapshot changes, written and committed together. */
+struct eng_buf {
+    struct ms_op *op; /* [cap] */
+    struct eng_meta *meta;
+    struct ms_snap_change *chg; /* [2 * cap] */
+    size_t nop, nchg;
+    struct ms_arena *opa; /* the ops' values and key texts, reset once committed */
+};
+
 struct eng_run {
     struct ms_store *s;
     const struct ms_execution *ex;
     const struct ms_engine_opts *o;
     struct ms_arena *run;   /* plan and everything that lives as long as the run */
     struct ms_arena *head;  /* read_begin()'s, reset after read_end() */
-    struct ms_arena *batch; /* one read batch, reset after each */
-    struct ms_arena *opa;   /* pending ops' values, reset after each flush */
+    struct ms_arena *batch; /* the read batch being transformed (the reader's) */
     struct ms_eng_plan p;
     struct ms_eng_index ix;
     struct ms_eng_keyset fresh; /* keys met this run that the snapshot does not hold */
@@ -86,10 +96,18 @@ struct eng_run {
     struct ms_cx *src, *dst;
     bool writing; /* write_begin() succeeded; write_end() is due */
     struct ms_write_plan wp;
-    struct ms_op *op; /* [cap] pending ops */
+    struct eng_buf buf[2];
+    struct eng_buf *fill; /* where ops and changes are queued */
+    struct eng_buf *sent; /* handed to the writer (or, without ops, waiting): NULL when none */
+    struct ms_ops sent_ops;
+    size_t cap;     /* ops per buffer */
+    bool no_commit; /* a commit failed: later batches must not commit before it */
+    struct ms_eng_reader rd;
+    struct ms_eng_writer w;
+    /* The buffer being committed, as eng_log_ops() reads it (queue ops into fill, not here). */
+    struct ms_op *op;
     struct eng_meta *meta;
-    struct ms_snap_change *chg; /* [2 * cap] */
-    size_t nop, nchg, cap;
+    size_t nop;
     uint8_t (*gone)[16]; /* keys of records gone from the model (owned) */
     size_t ngone, gone_cap;
     struct ms_counts c;
@@ -231,7 +249,9 @@ eng_writer(struct eng_run *r, struct ms_error *err)
         (st = impl->write_begin(r->dst, &r->wp, err)) != MS_OK)
         st = eng_fail(r, st, err, "the destination refused to start writing");
     r->writing = st == MS_OK;
-    r->st.write_us += eng_us() - t;
+    t = eng_us() - t;
+    r->st.write_us += t;
+    r->st.write_wait_us += t;
     return st;
 }
 
@@ -246,7 +266,9 @@ eng_write_end(struct eng_run *r, bool commit, struct ms_error *err)
     r->writing = false;
     if (r->p.dst_impl->write_end != NULL)
         st = r->p.dst_impl->write_end(r->dst, commit, err);
-    r->st.write_us += eng_us() - t;
+    t = eng_us() - t;
+    r->st.write_us += t;
+    r->st.write_wait_us += t;
     return st;
 }
 
@@ -270,36 +292,69 @@ eng_backoff(struct eng_run *r, int attempt)
     return ms;
 }
 
-/* write() the pending ops, retrying the whole batch while the target answers MS_EBUSY. */
-static enum ms_status
-eng_send(struct eng_run *r, struct ms_error *err)
+/* Hand buffer b to the writer thread (write_begin() done), as r->sent. */
+static void
+eng_submit(struct eng_run *r, struct eng_buf *b)
 {
-    struct ms_ops ops = {.arena = r->opa, .plan = &r->wp, .n = r->nop, .op = r->op};
-    enum ms_status st;
+    r->sent = b;
+    if (b->nop == 0)
+        return;
+    for (size_t i = 0; i < b->nop; i++) {
+        b->op[i].rejected = false;
+        b->op[i].error = NULL;
+    }
+    r->sent_ops = (struct ms_ops){.arena = b->opa, .plan = &r->wp, .n = b->nop, .op = b->op};
+    ms_eng_writer_submit(&r->w, r->p.dst_impl, r->dst, &r->sent_ops);
+}
 
-    if ((st = eng_writer(r, err)) != MS_OK)
-        return st;
-    for (int attempt = 1;; attempt++) {
+/* Forget what b holds (never acknowledged, or not to be committed). */
+static void
+eng_drop(struct eng_buf *b)
+{
+    b->nop = b->nchg = 0;
+    ms_arena_reset(b->opa);
+}
+
+/*
+ * Wait for r->sent's write, retrying the whole batch while the target answers MS_EBUSY. MS_OK:
+ * acknowledged, still r->sent. Otherwise it is dropped and r->sent is NULL.
+ */
+static enum ms_status
+eng_await(struct eng_run *r, struct ms_error *err)
+{
+    struct eng_buf *b = r->sent;
+    enum ms_status st = MS_OK;
+
+    for (int attempt = 1; b->nop > 0; attempt++) {
         int64_t t = eng_us(), wait;
 
-        for (size_t i = 0; i < r->nop; i++) {
-            r->op[i].rejected = false;
-            r->op[i].error = NULL;
-        }
-        st = r->p.dst_impl->write(r->dst, &ops, err);
-        r->st.write_us += eng_us() - t;
+        st = ms_eng_writer_wait(&r->w, &r->st.write_us, err);
+        r->st.write_wait_us += eng_us() - t;
         if (st == MS_OK)
             return MS_OK;
-        if (st != MS_EBUSY)
-            return eng_fail(r, st, err, "writing to the destination failed");
-        if (attempt == ENG_ATTEMPTS)
-            return eng_fail(r, st, err, "the destination was still busy after 6 attempts");
+        if (st != MS_EBUSY) {
+            st = eng_fail(r, st, err, "writing to the destination failed");
+            break;
+        }
+        if (attempt == ENG_ATTEMPTS) {
+            st = eng_fail(r, st, err, "the destination was still busy after 6 attempts");
+            break;
+        }
         wait = eng_backoff(r, attempt);
         eng_console(r, "WARN", "The destination is busy (%s); retrying in %lld ms", err->msg,
                     (long long)wait);
-        if ((st = eng_sleep(r, wait, err)) != MS_OK)
-            return st;
+        t = eng_us();
+        st = eng_sleep(r, wait, err);
+        r->st.write_wait_us += eng_us() - t;
+        if (st != MS_OK)
+            break;
+        eng_submit(r, b);
     }
+    if (st != MS_OK) {
+        r->sent = NULL;
+        eng_drop(b);
+    }
+    return st;
 }
 
 /* ---- pending ops and snapshot changes ---- */
@@ -312,12 +367,12 @@ eng_op_name(enum ms_op_kind k)
     return names[k];
 }
 
-/* Count op i as acknowledged or rejected; acknowledged ones become snapshot changes. */
+/* Count op i of b as acknowledged or rejected; acknowledged ones become snapshot changes. */
 static void
-eng_settle(struct eng_run *r, size_t i)
+eng_settle(struct eng_run *r, struct eng_buf *b, size_t i)
 {
-    const struct ms_op *o = &r->op[i];
-    const struct eng_meta *m = &r->meta[i];
+    const struct ms_op *o = &b->op[i];
+    const struct eng_meta *m = &b->meta[i];
     struct ms_snap_change *c;
 
     r->c.total++;
@@ -332,7 +387,7 @@ eng_settle(struct eng_run *r, size_t i)
     r->c.delete += o->kind == MS_OP_DELETE;
     if (!m->snap)
         return;
-    c = &r->chg[r->nchg++];
+    c = &b->chg[b->nchg++];
     memcpy(c->key, m->key, 16);
     memcpy(c->row, m->row, 16);
     c->del = m->gone;
@@ -362,11 +417,9 @@ eng_log_ops(struct eng_run *r)
             kt.u.s.len = m->key_len;
             key = &kt;
         }
-        ms_eng_log_line(&r->log, MS_ENG_LOG_RECORDS, key, op, r->p.col_names, o->vals, r->p.ncols,
-                        NULL);
-        ms_eng_log_line(&r->log, o->rejected ? MS_ENG_LOG_ERRORS : by_kind[o->kind], key, op,
-                        r->p.col_names, o->vals, r->p.ncols,
-                        o->error != NULL ? o->error : "rejected by the destination");
+        ms_eng_log_record(&r->log, o->rejected ? MS_ENG_LOG_ERRORS : by_kind[o->kind], key, op,
+                          r->p.col_names, o->vals, r->p.ncols,
+                          o->error != NULL ? o->error : "rejected by the destination");
     }
 }
 
@@ -380,37 +433,123 @@ eng_log_flush(struct eng_run *r)
         eng_console(r, "WARN", "%s; record logs are off for the rest of this run", e.msg);
 }
 
-/* Write the pending ops, commit the snapshot changes with the counts, then log. */
+/*
+ * Settle the ops of b, whose write was acknowledged, commit its snapshot changes with the
+ * counts, then log it; b is empty afterwards. A failed commit stops every later one.
+ */
 static enum ms_status
-eng_flush(struct eng_run *r, struct ms_error *err)
+eng_commit(struct eng_run *r, struct eng_buf *b, struct ms_error *err)
 {
     enum ms_status st = MS_OK;
     int64_t t;
 
-    if (r->nop > 0 && (st = eng_send(r, err)) != MS_OK)
-        return st;
-    for (size_t i = 0; i < r->nop; i++)
-        eng_settle(r, i);
-    if (r->nchg > 0) {
+    for (size_t i = 0; i < b->nop; i++)
+        eng_settle(r, b, i);
+    if (b->nchg > 0) {
         t = eng_us();
-        st = ms_store_snap_apply(r->s, r->ex->sync_id, r->chg, r->nchg, r->ex->id, &r->c, err);
+        st = ms_store_snap_apply(r->s, r->ex->sync_id, b->chg, b->nchg, r->ex->id, &r->c, err);
         r->st.snapshot_us += eng_us() - t;
-        if (st == MS_ECONFLICT)
-            return eng_stopped(r, ENG_LOST);
-        if (st != MS_OK)
-            return eng_fail(r, st, err, "cannot record the acknowledged records in the snapshot");
     }
-    eng_log_ops(r);
-    eng_log_flush(r);
-    r->nop = r->nchg = 0;
-    ms_arena_reset(r->opa);
+    if (st == MS_OK) {
+        r->op = b->op;
+        r->meta = b->meta;
+        r->nop = b->nop;
+        eng_log_ops(r);
+        eng_log_flush(r);
+        r->nop = 0;
+    }
+    eng_drop(b);
+    r->no_commit = st != MS_OK;
+    if (st == MS_ECONFLICT)
+        return eng_stopped(r, ENG_LOST);
+    if (st != MS_OK)
+        return eng_fail(r, st, err, "cannot record the acknowledged records in the snapshot");
     return MS_OK;
+}
+
+/*
+ * Hand the buffer being filled to the writer, and while it writes, commit the buffer written
+ * before (once acknowledged); that one is filled next. Nothing to do for an empty buffer.
+ */
+static enum ms_status
+eng_flush(struct eng_run *r, struct ms_error *err)
+{
+    struct eng_buf *b = r->fill, *prev = r->sent;
+    enum ms_status st;
+    int64_t t;
+
+    if (b->nop == 0 && b->nchg == 0)
+        return MS_OK;
+    /* Opens the target on the first batch of ops only, when no write can be in flight. */
+    if (b->nop > 0 && (st = eng_writer(r, err)) != MS_OK)
+        return st;
+    if (prev != NULL && (st = eng_await(r, err)) != MS_OK)
+        return st;
+    /*
+     * A cancel requested while the write before was in flight stops the run before the next
+     * write starts, as it did when writes were synchronous (a write may be held up for long).
+     */
+    t = eng_us();
+    st = b->nop > 0 ? eng_renew(r, err) : MS_OK;
+    r->st.write_wait_us += eng_us() - t;
+    if (st != MS_OK)
+        return st;
+    eng_submit(r, b);
+    r->fill = b == &r->buf[0] ? &r->buf[1] : &r->buf[0];
+    if (prev == NULL)
+        return MS_OK;
+    return eng_commit(r, prev, err);
+}
+
+/* Write and commit everything queued: afterwards nothing is pending or in flight. */
+static enum ms_status
+eng_drain(struct eng_run *r, struct ms_error *err)
+{
+    enum ms_status st = eng_flush(r, err);
+    struct eng_buf *b = r->sent;
+
+    if (st != MS_OK || b == NULL)
+        return st;
+    if ((st = eng_await(r, err)) != MS_OK)
+        return st;
+    r->sent = NULL;
+    return eng_commit(r, b, err);
+}
+
+/*
+ * The run stopped early (failure, cancel, shutdown, lost lease): wait for the write in flight,
+ * and commit it if the target acknowledged it and the commits before it succeeded, so nothing
+ * acknowledged is lost. Best effort: a failure here only warns (the records are re-sent).
+ */
+static void
+eng_land(struct eng_run *r)
+{
+    struct eng_buf *b = r->sent;
+    enum eng_end end = r->end;
+    struct ms_error e;
+    int64_t t = eng_us();
+    enum ms_status st;
+
+    if (b == NULL)
+        return;
+    r->sent = NULL;
+    ms_error_clear(&e);
+    st = ms_eng_writer_wait(&r->w, &r->st.write_us, &e);
+    r->st.write_wait_us += eng_us() - t;
+    if (st != MS_OK || r->end == ENG_LOST || r->no_commit) {
+        eng_drop(b);
+        return;
+    }
+    if (eng_commit(r, b, &e) != MS_OK && r->end != ENG_LOST) {
+        r->end = end; /* the run ends as it was ending */
+        eng_console(r, "WARN", "Could not record the last acknowledged batch (%s)", e.msg);
+    }
 }
 
 static void
 eng_copy_text(struct ms_arena *a, struct ms_value *v)
 {
-    if (v->type == MS_V_TEXT)
+    if (v->type == MS_V_TEXT || v->type == MS_V_NUM)
         v->u.s.p = ms_arena_strndup(a, v->u.s.p, v->u.s.len);
 }
 
@@ -419,27 +558,29 @@ static enum ms_status
 eng_push_op(struct eng_run *r, enum ms_op_kind kind, const struct ms_value *row,
             const struct eng_key *k, bool snap, bool gone, struct ms_error *err)
 {
+    struct eng_buf *b;
     struct ms_op *o;
     struct eng_meta *m;
     enum ms_status st;
 
-    if (r->nop == r->cap && (st = eng_flush(r, err)) != MS_OK)
+    if (r->fill->nop == r->cap && (st = eng_flush(r, err)) != MS_OK)
         return st;
-    o = &r->op[r->nop];
-    m = &r->meta[r->nop++];
+    b = r->fill;
+    o = &b->op[b->nop];
+    m = &b->meta[b->nop++];
     memset(o, 0, sizeof(*o));
     o->kind = kind;
     if (row != NULL) {
-        struct ms_value *vals = ms_arena_alloc(r->opa, r->p.ncols * sizeof(*vals) + 1);
+        struct ms_value *vals = ms_arena_alloc(b->opa, r->p.ncols * sizeof(*vals) + 1);
 
         ms_eng_map(&r->p, row, vals);
         for (size_t i = 0; i < r->p.ncols; i++)
-            eng_copy_text(r->opa, &vals[i]);
+            eng_copy_text(b->opa, &vals[i]);
         o->vals = vals;
     }
     memcpy(m->key, k->key, 16);
     memcpy(m->row, k->row, 16);
-    m->key_text = k->text != NULL ? ms_arena_strndup(r->opa, k->text, k->len) : NULL;
+    m->key_text = k->text != NULL ? ms_arena_strndup(b->opa, k->text, k->len) : NULL;
     m->key_len = k->len;
     m->snap = snap;
     m->gone = gone;
@@ -447,6 +588,8 @@ eng_push_op(struct eng_run *r, enum ms_op_kind kind, const struct ms_value *row,
         o->key = *k->val;
         if (o->key.type == MS_V_TEXT)
             o->key.u.s.p = m->key_text;
+        else if (o->key.type == MS_V_NUM) /* its key text is the real's, not its own text */
+            o->key.u.s.p = ms_arena_strndup(b->opa, o->key.u.s.p, o->key.u.s.len);
     }
     if (r->quota > 0)
         r->quota--;
@@ -461,13 +604,13 @@ eng_push_snap(struct eng_run *r, const uint8_t key[16], const uint8_t row[16], b
     struct ms_snap_change *c;
     enum ms_status st;
 
-    if (r->nchg >= r->cap && (st = eng_flush(r, err)) != MS_OK)
+    if (r->fill->nchg >= r->cap && (st = eng_flush(r, err)) != MS_OK)
         return st;
-    c = &r->chg[r->nchg++];
+    c = &r->fill->chg[r->fill->nchg++];
     memcpy(c->key, key, 16);
     memcpy(c->row, row, 16);
     c->del = del;
-    c->key_text = text != NULL ? ms_arena_strndup(r->opa, text, len) : "";
+    c->key_text = text != NULL ? ms_arena_strndup(r->fill->opa, text, len) : "";
     c->key_len = text != NULL ? len : 0;
     return MS_OK;
 }
@@ -642,50 +785,58 @@ eng_row(struct eng_run *r, enum eng_pass pass, struct ms_value *row, struct ms_e
 static enum ms_status
 eng_batch(struct eng_run *r, enum eng_pass pass, struct ms_rows *rows, struct ms_error *err)
 {
-    int64_t t = eng_us(), nested = r->st.write_us + r->st.snapshot_us;
+    int64_t t = eng_us(), nested = r->st.write_wait_us + r->st.snapshot_us;
     enum ms_status st = MS_OK;
 
     for (size_t i = 0; i < rows->nrows && st == MS_OK && !r->stop_read; i++)
         st = eng_row(r, pass, rows->cells + i * rows->ncols, err);
-    r->st.transform_us += eng_us() - t - (r->st.write_us + r->st.snapshot_us - nested);
+    r->st.transform_us += eng_us() - t - (r->st.write_wait_us + r->st.snapshot_us - nested);
     return st;
 }
 
-/* Read the whole model once (or until stop_read), feeding every row to pass. */
+/*
+ * Read the whole model once (or until stop_read), feeding every row to pass. The reader thread
+ * reads the next batch while this one is transformed; it is stopped and joined before
+ * read_end(), whatever ends the pass.
+ */
 static enum ms_status
 eng_pass(struct eng_run *r, enum eng_pass pass, struct ms_error *err)
 {
     const struct ms_connector *impl = r->p.src_impl;
-    struct ms_rows rows = {.arena = r->head, .cap = r->batch_rows};
+    struct ms_rows head = {.arena = r->head, .cap = r->batch_rows}, *rows;
     int64_t t = eng_us();
-    enum ms_status st = impl->read_begin(r->src, r->p.model.config, &rows, err);
+    enum ms_status st = impl->read_begin(r->src, r->p.model.config, &head, err);
 
-    r->st.read_us += eng_us() - t;
+    t = eng_us() - t;
+    r->st.read_us += t;
+    r->st.read_wait_us += t;
     if (st != MS_OK)
         st = eng_fail(r, st, err, "cannot read the model");
-    else if ((st = ms_eng_plan_bind(&r->p, rows.cols, rows.ncols, err)) != MS_OK)
+    else if ((st = ms_eng_plan_bind(&r->p, head.cols, head.ncols, err)) != MS_OK)
         r->end = ENG_FAILED;
-    rows.arena = r->batch;
+    else
+        ms_eng_reader_start(&r->rd, impl, r->src, &head, r->batch_rows);
     while (st == MS_OK && !r->stop_read) {
-        ms_arena_reset(r->batch);
-        rows.nrows = 0;
-        rows.cap = r->batch_rows;
         t = eng_us();
-        st = impl->read(r->src, &rows, err);
-        r->st.read_us += eng_us() - t;
+        st = ms_eng_reader_next(&r->rd, &rows, &r->st.read_us, err);
+        r->st.read_wait_us += eng_us() - t;
         if (st != MS_OK) {
             st = eng_fail(r, st, err, "reading the model failed");
             break;
         }
-        if (rows.nrows == 0)
+        if (rows->nrows == 0)
             break;
-        r->st.rows_read += (int64_t)rows.nrows;
-        if ((st = eng_batch(r, pass, &rows, err)) == MS_OK)
+        r->batch = rows->arena;
+        r->st.rows_read += (int64_t)rows->nrows;
+        if ((st = eng_batch(r, pass, rows, err)) == MS_OK)
             st = eng_tick(r, err);
     }
+    t = eng_us();
+    r->batch = NULL;
+    ms_eng_reader_stop(&r->rd, &r->st.read_us);
     impl->read_end(r->src);
+    r->st.read_wait_us += eng_us() - t;
     ms_arena_reset(r->head);
-    ms_arena_reset(r->batch);
     return st;
 }
 
@@ -824,11 +975,14 @@ eng_deletes(struct eng_run *r, struct ms_error *err)
         const char *text = NULL;
         int64_t t;
 
-        if (r->nop == r->cap &&
-            ((st = eng_flush(r, err)) != MS_OK || (st = eng_tick(r, err)) != MS_OK))
+        if (i > 0 && i % r->batch_rows == 0 && (st = eng_tick(r, err)) != MS_OK)
+            break;
+        /* Flushed first, so that the key text goes into the buffer the op is queued in. */
+        if (r->fill->nop == r->cap && (st = eng_flush(r, err)) != MS_OK)
             break;
         t = eng_us();
-        st = ms_store_snap_key_text(r->s, r->opa, r->ex->sync_id, r->gone[i], &text, &k.len, err);
+        st = ms_store_snap_key_text(r->s, r->fill->opa, r->ex->sync_id, r->gone[i], &text, &k.len,
+                                    err);
         r->st.snapshot_us += eng_us() - t;
         if (st == MS_ENOTFOUND) {
             st = MS_OK;
@@ -857,7 +1011,7 @@ eng_mark_dirty(struct eng_run *r, bool set, struct ms_error *err)
     if (r->dirty == set)
         return MS_OK;
     if ((st = eng_push_snap(r, r->marker, zero, !set, NULL, 0, err)) != MS_OK ||
-        (st = eng_flush(r, err)) != MS_OK)
+        (st = eng_drain(r, err)) != MS_OK)
         return st;
     r->dirty = set;
     return MS_OK;
@@ -885,7 +1039,7 @@ eng_full(struct eng_run *r, struct ms_error *err)
     ms_eng_index_unmark(&r->ix);
     ms_eng_keyset_release(&r->fresh);
     if ((st = eng_mark_dirty(r, true, err)) != MS_OK || (st = eng_writer(r, err)) != MS_OK ||
-        (st = eng_pass(r, ENG_PASS_REWRITE, err)) != MS_OK || (st = eng_flush(r, err)) != MS_OK)
+        (st = eng_pass(r, ENG_PASS_REWRITE, err)) != MS_OK || (st = eng_drain(r, err)) != MS_OK)
         return st;
     if ((st = eng_write_end(r, true, err)) != MS_OK)
         return eng_fail(r, st, err, "the destination could not commit the rewrite");
@@ -932,12 +1086,11 @@ eng_incremental(struct eng_run *r, struct ms_error *err)
 {
     enum ms_status st = eng_pass(r, ENG_PASS_DIFF, err);
 
-    if (st == MS_OK)
-        st = eng_flush(r, err);
+    /* The deletes go on filling the pending buffer: the last batch of the read may be in flight. */
     if (st == MS_OK && r->p.mode == MS_ENG_REPLACE && r->p.identities == NULL && !r->stop_read)
         st = eng_deletes(r, err);
     if (st == MS_OK)
-        st = eng_flush(r, err);
+        st = eng_drain(r, err);
     return st;
 }
 
@@ -958,6 +1111,34 @@ eng_console_start(struct eng_run *r)
         eng_console(r, "INFO", "Only the %zu requested identities are processed", p->nidentities);
 }
 
+/*
+ * Ops per pending buffer: the run's batch_rows when it sets one, else what the destination
+ * prefers (MS_ROWS_DEFAULT when it says nothing), at most ENG_OPS_MAX.
+ */
+MS_STATIC size_t
+eng_ops_cap(const struct ms_connector *dst, size_t batch_rows)
+{
+    size_t n = dst != NULL && dst->write_batch > 0 ? dst->write_batch : MS_ROWS_DEFAULT;
+
+    if (batch_rows > 0)
+        return batch_rows;
+    return n < ENG_OPS_MAX ? n : ENG_OPS_MAX;
+}
+
+/* The two pending buffers, once the destination is known. */
+static void
+eng_buffers(struct eng_run *r)
+{
+    r->cap = eng_ops_cap(r->p.dst_impl, r->o->batch_rows > 0 ? r->batch_rows : 0);
+    for (int i = 0; i < 2; i++) {
+        r->buf[i].op = ms_xcalloc(r->cap, sizeof(*r->buf[i].op));
+        r->buf[i].meta = ms_xcalloc(r->cap, sizeof(*r->buf[i].meta));
+        r->buf[i].chg = ms_xcalloc(2 * r->cap, sizeof(*r->buf[i].chg));
+        r->buf[i].opa = ms_arena_new();
+    }
+    r->fill = &r->buf[0];
+}
+
 static enum ms_status
 eng_execute(struct eng_run *r, struct ms_error *err)
 {
@@ -966,6 +1147,7 @@ eng_execute(struct eng_run *r, struct ms_error *err)
 
     if (st != MS_OK)
         return eng_fail(r, st, err, "cannot plan the sync");
+    eng_buffers(r);
     r->wp = (struct ms_write_plan){r->p.object,    r->p.mode_name, r->p.ncols,
                                    r->p.col_names, r->p.col_types, NULL,
                                    r->ex->sync_id, r->ex->id,      r->p.full};
@@ -985,7 +1167,7 @@ eng_execute(struct eng_run *r, struct ms_error *err)
                     "First run with skip_initial_backfill: recording a baseline of "
                     "the model, writing nothing");
         if ((st = eng_pass(r, ENG_PASS_BASELINE, err)) == MS_OK)
-            st = eng_flush(r, err);
+            st = eng_drain(r, err);
     } else if (r->p.full) {
         st = eng_full(r, err);
     } else {
@@ -1061,6 +1243,7 @@ eng_release(struct eng_run *r)
 {
     struct ms_error ignored;
 
+    ms_eng_writer_stop(&r->w);
     if (r->writing)
         eng_write_end(r, false, &ignored);
     ms_cx_close(r->src);
@@ -1070,12 +1253,13 @@ eng_release(struct eng_run *r)
     ms_eng_keyset_release(&r->fresh);
     ms_eng_enc_release(&r->enc);
     ms_eng_log_close(&r->log);
-    free(r->op);
-    free(r->meta);
-    free(r->chg);
+    for (int i = 0; i < 2; i++) {
+        free(r->buf[i].op);
+        free(r->buf[i].meta);
+        free(r->buf[i].chg);
+        ms_arena_free(r->buf[i].opa);
+    }
     free(r->gone);
-    ms_arena_free(r->opa);
-    ms_arena_free(r->batch);
     ms_arena_free(r->head);
     ms_arena_free(r->run);
 }
@@ -1092,14 +1276,8 @@ eng_init(struct eng_run *r, struct ms_store *s, const struct ms_execution *ex,
     if (r->batch_rows > MS_ENG_MAX_BATCH_ROWS)
         r->batch_rows = MS_ENG_MAX_BATCH_ROWS;
     r->lease_ms = opts->lease_ms > 0 ? opts->lease_ms : MS_LEASE_MS;
-    r->cap = r->batch_rows;
-    r->op = ms_xcalloc(r->cap, sizeof(*r->op));
-    r->meta = ms_xcalloc(r->cap, sizeof(*r->meta));
-    r->chg = ms_xcalloc(2 * r->cap, sizeof(*r->chg));
     r->run = ms_arena_new();
     r->head = ms_arena_new();
-    r->batch = ms_arena_new();
-    r->opa = ms_arena_new();
     r->last_renew_ms = ms_time_mono_ms();
     ms_eng_hash_bytes(ms_xxh3_128(eng_marker_text, sizeof(eng_marker_text) - 1), r->marker);
     ms_eng_log_init(&r->log, opts->log_dir, ex->sync_id, ex->id);
@@ -1119,6 +1297,7 @@ ms_engine_run(struct ms_store *s, const struct ms_execution *ex, const struct ms
     st = eng_execute(r, &e);
     if (st == MS_OK)
         r->end = ENG_COMPLETED;
+    eng_land(r);
     if (r->end != ENG_COMPLETED && r->writing) {
         struct ms_error ignored;
 

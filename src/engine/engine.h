@@ -2,7 +2,9 @@
  * engine.h: one execution of a sync (ARCHITECTURE.md §5): plan, read, filter, map, hash, diff,
  * write, record, finish. The caller (a worker thread, or `modelsync run`) has claimed the
  * execution in the store; the engine runs it to a terminal state on the caller's thread with
- * the caller's store handle, and opens its own connectors.
+ * the caller's store handle, and opens its own connectors. For the length of a run it starts
+ * two helper threads, "eng-read" (source reads, a batch ahead) and "eng-write" (target
+ * writes), joined before ms_engine_run() returns (docs/internals/THREADS.md).
  */
 #ifndef MS_ENGINE_ENGINE_H
 #define MS_ENGINE_ENGINE_H
@@ -20,21 +22,31 @@
     10 /* `test: true` processes at most this many changed records (D12)                           \
         */
 
-/* Where each phase spent its time (S11), and how much it moved. */
+/*
+ * Where each phase spent its time (S11), and how much it moved. read_us and write_us are the
+ * time spent in the source's and the target's calls, on whichever thread made them; they
+ * overlap the rest. The run's own thread spends transform_us + snapshot_us + read_wait_us +
+ * write_wait_us (plus planning and lease renewals) of total_us: the waits are what reading
+ * and writing add to the run's critical path.
+ */
 struct ms_engine_stats {
     int64_t rows_read;
     int64_t rows_written; /* ops sent to the target */
-    int64_t read_us;      /* source reads */
-    int64_t transform_us; /* filter, override, map, hash, diff */
-    int64_t write_us;     /* target writes */
+    int64_t read_us;      /* source calls: read_begin, and read() on the reader thread */
+    int64_t transform_us; /* filter, override, map, hash, diff, record logs */
+    int64_t write_us;     /* target calls: open, write_begin, write_end, write() on the writer */
     int64_t snapshot_us;  /* snapshot load + commits */
     int64_t total_us;
+    int64_t read_wait_us;  /* run's thread: read_begin/read_end, waiting for the next batch */
+    int64_t write_wait_us; /* run's thread: target calls, waiting for writes, renewals before
+                              them, busy back-off */
 };
 
 struct ms_engine_opts {
     const char *node;      /* holder of the execution's lease (worker identity) */
     int64_t lease_ms;      /* renewed between batches; MS_LEASE_MS when 0 */
-    size_t batch_rows;     /* rows per read batch; MS_ROWS_DEFAULT when 0 */
+    size_t batch_rows;     /* rows per read batch and ops per write; when 0, MS_ROWS_DEFAULT
+                              rows and the destination's write_batch ops (connector.h) */
     const char *log_dir;   /* record logs: <log_dir>/<sync_id>/<execution_id>/<type>.jsonl */
     const uint8_t *secret; /* deployment key: unseals connection configurations */
     atomic_bool *stop;     /* process shutdown: end after the current batch (may be NULL) */

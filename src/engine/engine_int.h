@@ -3,11 +3,13 @@
  * a struct ms_eng_plan (columns, identity, filters, overrides, options); transform.c evaluates
  * filters and overrides, maps source rows onto target columns and hashes them; diff.c holds the
  * in-memory snapshot index; recordlog.c writes the JSON-lines record logs; engine.c runs the
- * execution. Everything here belongs to the one thread running an execution.
+ * execution; pipeline.c runs its reader and writer threads. Everything here belongs to the
+ * thread running an execution, except what pipeline.c hands to its threads (said there).
  */
 #ifndef MS_ENGINE_ENGINE_INT_H
 #define MS_ENGINE_ENGINE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -135,9 +137,9 @@ void ms_eng_value_from_json(struct ms_arena *a, const json_t *j, struct ms_value
 #define MS_ENG_KEY_BUF 40 /* room for the canonical text of any non-text value */
 
 /*
- * Canonical text of a key value: integers in decimal, reals as %.17g, booleans true/false, text
- * as is (*out then points into the value). buf holds the non-text forms. Returns the length;
- * *out is NULL for a NULL value.
+ * Canonical text of a key value: integers in decimal, reals (and MS_V_NUM, as the real of its
+ * value) as %.17g, booleans true/false, text as is (*out then points into the value). buf
+ * holds the non-text forms. Returns the length; *out is NULL for a NULL value.
  */
 size_t ms_eng_key_text(const struct ms_value *v, char buf[MS_ENG_KEY_BUF], const char **out);
 
@@ -238,7 +240,8 @@ struct ms_eng_enc {
 /*
  * XXH3-128 of the canonical encoding of the row's mapped values: the plan seed, then per
  * column a type tag and the value (8 bytes for numbers, a 4-byte length and the bytes for
- * text), in column order, so two different records can never encode alike.
+ * text and MS_V_NUM, each with its own tag), in column order, so two different records can
+ * never encode alike.
  */
 struct ms_hash128 ms_eng_row_hash(const struct ms_eng_plan *p, const struct ms_value *row,
                                   struct ms_eng_enc *e);
@@ -316,6 +319,12 @@ struct ms_eng_log {
     FILE *f[MS_ENG_LOG_COUNT]; /* owned, NULL until the first line */
     bool broken;               /* a write failed: logs are off for the rest of the run */
     char why[200];             /* what failed, for the console log */
+    char *line;                /* owned: the line being built, reused for every line */
+    size_t len, cap;           /* bytes built / allocated at line */
+    const char **names_of;     /* owned copy of the names array the cache below is built from */
+    size_t nnames;             /* names in the cache */
+    char *names;               /* owned: the names escaped once, `{"n0":` `,"n1":` …, joined */
+    size_t *name_end;          /* owned [nnames]: where each of them ends in names */
 };
 
 /* log_dir NULL turns record logs off. Nothing is created yet. */
@@ -328,12 +337,122 @@ void ms_eng_log_init(struct ms_eng_log *l, const char *log_dir, const char *sync
 void ms_eng_log_line(struct ms_eng_log *l, enum ms_eng_log_type t, const struct ms_value *key,
                      const char *op, const char *const *names, const struct ms_value *vals,
                      size_t n, const char *note);
+/*
+ * One op's lines, built once: {"key","op","data"} to records.jsonl and the same bytes to t's
+ * file (inserts, updates, deletes), or to errors.jsonl with "error": note when t is
+ * MS_ENG_LOG_ERRORS. Arguments as for ms_eng_log_line; names are escaped on first use and
+ * reused while the same array of name pointers comes back (the run's column names).
+ */
+void ms_eng_log_record(struct ms_eng_log *l, enum ms_eng_log_type t, const struct ms_value *key,
+                       const char *op, const char *const *names, const struct ms_value *vals,
+                       size_t n, const char *note);
 /* Push buffered lines to the files (at each batch commit). MS_EUPSTREAM when writing failed. */
 enum ms_status ms_eng_log_flush(struct ms_eng_log *l, struct ms_error *err);
 void ms_eng_log_close(struct ms_eng_log *l);
 
-/* Append v as JSON to f (text escaped; invalid UTF-8 bytes become U+FFFD). */
+/* Append v as JSON to f (text escaped; invalid UTF-8 bytes become U+FFFD; reals in their
+ * shortest exact form, null when not finite; MS_V_NUM as is). */
 void ms_eng_json_value(FILE *f, const struct ms_value *v);
+
+/* ---- pipeline.c: the reader and writer threads of a run ---- */
+
+enum ms_eng_batch_state {
+    MS_ENG_FREE, /* the reader's to fill */
+    MS_ENG_FULL, /* read, waiting for the engine */
+    MS_ENG_HELD, /* the engine's, until its next ms_eng_reader_next() */
+};
+
+/* One batch of source rows on its way from the reader to the engine. */
+struct ms_eng_batch {
+    struct ms_rows rows; /* cells in rows.arena (owned), which only the state's owner touches */
+    enum ms_status st;   /* of the read() that filled it */
+    struct ms_error err; /* its message when st is not MS_OK */
+    enum ms_eng_batch_state state; /* mu */
+};
+
+/*
+ * The reader: a thread that reads the model one batch ahead of the engine. Between
+ * ms_eng_reader_start() and ms_eng_reader_stop() the source connection belongs to the thread,
+ * and each batch to the owner its state names. mu guards the fields marked so; the others are
+ * written by start and stop, or by one side only (fill: the thread; take: the engine).
+ */
+struct ms_eng_reader {
+    const struct ms_connector *impl;
+    struct ms_cx *cx;
+    size_t cap; /* rows per read() */
+    struct ms_eng_batch b[2];
+    unsigned fill, take;
+    bool started;  /* start ran, stop has not */
+    bool threaded; /* the thread runs; false: ms_eng_reader_next() reads on the caller's thread */
+    bool stop;     /* mu: the thread ends before its next read() */
+    int64_t us;    /* mu: time spent in read() and not reported yet */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t ready; /* a batch became full */
+    pthread_cond_t room;  /* a batch became free, or stop was set */
+};
+
+/*
+ * Start reading batches of cap rows from cx, on which read_begin() succeeded into head (its
+ * ncols and cols are copied into both batches). Engine thread.
+ */
+void ms_eng_reader_start(struct ms_eng_reader *rd, const struct ms_connector *impl,
+                         struct ms_cx *cx, const struct ms_rows *head, size_t cap);
+/*
+ * Give back the batch of the previous call and take the next one, waiting for it: *out is
+ * valid until the next call or stop; nrows == 0 at the end. A failed read() returns its status
+ * and message. Not to be called again after the end or a failure. Adds the time the thread
+ * spent in read() since the last report to *read_us.
+ */
+enum ms_status ms_eng_reader_next(struct ms_eng_reader *rd, struct ms_rows **out, int64_t *read_us,
+                                  struct ms_error *err);
+/*
+ * Stop reading: the thread ends after the read() it may be in (none starts after this) and is
+ * joined; the batches are freed. Adds the remaining read() time to *read_us. The source
+ * connection is the caller's again (for read_end()). A no-op unless started.
+ */
+void ms_eng_reader_stop(struct ms_eng_reader *rd, int64_t *read_us);
+
+/*
+ * The writer: a thread that calls the target's write() for the engine, one batch at a time,
+ * started by the first submit. From ms_eng_writer_submit() until ms_eng_writer_wait() returns,
+ * the ops, their arena and the target connection belong to the thread. mu guards the fields
+ * marked so; job is written only by the engine (under mu).
+ */
+struct ms_eng_writer {
+    const struct ms_connector *impl; /* mu */
+    struct ms_cx *cx;                /* mu */
+    struct ms_ops *job;              /* mu: submitted, result not collected; NULL when none */
+    bool done;                       /* mu: job's write() returned */
+    bool stop;                       /* mu: the thread ends when idle */
+    enum ms_status st;               /* mu: job's result */
+    struct ms_error err;             /* mu */
+    int64_t us;                      /* mu: job's time in write() */
+    bool started, threaded;          /* engine only; !threaded: submit writes on its own thread */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t go;       /* a job was submitted, or stop was set */
+    pthread_cond_t finished; /* the job is done */
+};
+
+/* Hand ops to the writer (none may be outstanding); impl->write(cx, ops) runs on its thread. */
+void ms_eng_writer_submit(struct ms_eng_writer *w, const struct ms_connector *impl,
+                          struct ms_cx *cx, struct ms_ops *ops);
+/*
+ * Wait for the submitted batch and return write()'s status (its message in err); MS_OK when
+ * nothing is outstanding. Adds the time write() took to *write_us. The ops are the caller's
+ * again.
+ */
+enum ms_status ms_eng_writer_wait(struct ms_eng_writer *w, int64_t *write_us, struct ms_error *err);
+/* Wait for any outstanding batch (its result is dropped), end the thread and join it. */
+void ms_eng_writer_stop(struct ms_eng_writer *w);
+
+#ifdef MS_TESTING
+/* pipeline.c: when positive, the writer sleeps before each write() (to have one in flight). */
+extern _Atomic int64_t ms_eng_test_write_delay_ms;
+/* engine.c: ops per write: batch_rows (the run's, 0 when unset), else dst->write_batch, bounded. */
+size_t eng_ops_cap(const struct ms_connector *dst, size_t batch_rows);
+#endif
 
 #ifdef MS_TESTING
 /* engine.c: when non-zero, the clock relative filters use, instead of the wall clock. */

@@ -98,22 +98,6 @@ ms_eng_value_from_json(struct ms_arena *a, const json_t *j, struct ms_value *out
     }
 }
 
-/* Decimal of i into the end of buf; returns the first character. */
-static char *
-xf_decimal(int64_t i, char *end)
-{
-    uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
-    char *p = end;
-
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (i < 0)
-        *--p = '-';
-    return p;
-}
-
 size_t
 ms_eng_key_text(const struct ms_value *v, char buf[MS_ENG_KEY_BUF], const char **out)
 {
@@ -123,15 +107,12 @@ ms_eng_key_text(const struct ms_value *v, char buf[MS_ENG_KEY_BUF], const char *
     case MS_V_TEXT:
         *out = v->u.s.p;
         return v->u.s.len;
-    case MS_V_INT: {
-        char *p = xf_decimal(v->u.i, buf + MS_ENG_KEY_BUF - 1);
-
-        buf[MS_ENG_KEY_BUF - 1] = '\0';
-        *out = p;
-        return (size_t)(buf + MS_ENG_KEY_BUF - 1 - p);
-    }
+    case MS_V_INT:
+        *out = buf;
+        return ms_value_int_text(v->u.i, buf);
     case MS_V_REAL:
-        n = snprintf(buf, MS_ENG_KEY_BUF, "%.17g", v->u.d);
+    case MS_V_NUM: /* the text of the MS_V_REAL it stands for: the same keys as before it */
+        n = snprintf(buf, MS_ENG_KEY_BUF, "%.17g", ms_value_double(v));
         *out = buf;
         return (size_t)n;
     case MS_V_BOOL:
@@ -323,6 +304,10 @@ xf_num_of(const struct ms_value *v, double *d, bool *is_int, int64_t *i)
         *d = v->u.d;
         *is_int = false;
         return !isnan(v->u.d);
+    case MS_V_NUM: /* as the MS_V_REAL of its value (never NaN) */
+        *d = ms_value_double(v);
+        *is_int = false;
+        return true;
     case MS_V_TEXT:
         return xf_number(v->u.s.p, v->u.s.len, d, is_int, i);
     default:
@@ -335,6 +320,7 @@ static bool
 xf_time_of(const struct ms_value *v, int64_t *ms)
 {
     bool date_only;
+    double d;
 
     switch (v->type) {
     case MS_V_TEXT:
@@ -345,9 +331,11 @@ xf_time_of(const struct ms_value *v, int64_t *ms)
         *ms = v->u.i * 1000;
         return true;
     case MS_V_REAL:
-        if (!isfinite(v->u.d) || fabs(v->u.d) > 9.2e15)
+    case MS_V_NUM:
+        d = ms_value_double(v);
+        if (!isfinite(d) || fabs(d) > 9.2e15)
             return false;
-        *ms = (int64_t)floor(v->u.d * 1000.0);
+        *ms = (int64_t)floor(d * 1000.0);
         return true;
     default:
         return false;
@@ -368,6 +356,8 @@ xf_truth(const struct ms_value *v)
         return v->u.i != 0;
     case MS_V_REAL:
         return isnan(v->u.d) ? -1 : v->u.d != 0;
+    case MS_V_NUM:
+        return ms_value_double(v) != 0;
     case MS_V_TEXT:
         for (size_t i = 0; i < MS_ARRAY_LEN(yes); i++) {
             if (v->u.s.len == strlen(yes[i]) && strncasecmp(v->u.s.p, yes[i], v->u.s.len) == 0)
@@ -443,7 +433,8 @@ xf_equal(const struct ms_value *v, const struct ms_eng_operand *op)
     return is_int && op->int_ok ? i == op->inum : d == op->num;
 }
 
-/* Text reading of v for the string functions (numbers in their canonical text). */
+/* Text reading of v for the string functions (numbers in their canonical text; a MS_V_NUM
+ * reads as the MS_V_REAL of its value, so a filter means the same whatever the source). */
 static bool
 xf_text_of(const struct ms_value *v, char buf[MS_ENG_KEY_BUF], const char **p, size_t *n)
 {
@@ -1036,7 +1027,8 @@ xf_reserve(struct ms_eng_enc *e, size_t n)
     return e->p;
 }
 
-/* One value's encoding at w: a tag, then 8 bytes, nothing, or a 4-byte length and the text. */
+/* One value's encoding at w: a tag, then 8 bytes, nothing, or a 4-byte length and the text
+ * (text and MS_V_NUM, under tags of their own: the number 1.5 never hashes as the text "1.5"). */
 static uint8_t *
 xf_encode(uint8_t *w, const struct ms_value *v)
 {
@@ -1056,7 +1048,8 @@ xf_encode(uint8_t *w, const struct ms_value *v)
         *w = v->u.b ? 'T' : 'F';
         return w + 1;
     case MS_V_TEXT:
-        w[0] = 's';
+    case MS_V_NUM:
+        w[0] = v->type == MS_V_TEXT ? 's' : 'd';
         w[1] = (uint8_t)v->u.s.len;
         w[2] = (uint8_t)(v->u.s.len >> 8);
         w[3] = (uint8_t)(v->u.s.len >> 16);
@@ -1081,7 +1074,7 @@ ms_eng_row_hash(const struct ms_eng_plan *p, const struct ms_value *row, struct 
     for (size_t i = 0; i < p->ncols; i++) {
         const struct ms_value *v = p->cols[i].field != NULL ? &row[p->cols[i].src] : &p->cols[i].k;
 
-        need += v->type == MS_V_TEXT ? 5 + v->u.s.len : 9;
+        need += v->type == MS_V_TEXT || v->type == MS_V_NUM ? 5 + v->u.s.len : 9;
     }
     start = xf_reserve(e, need);
     w = xf_put64(start, p->seed);

@@ -7,6 +7,7 @@
  */
 #include "store/store_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -724,13 +725,26 @@ sq_configure(struct store_sqlite *s, struct ms_error *err)
     return MS_OK;
 }
 
+/*
+ * Process-wide settings, before SQLite initializes: no allocation statistics (nothing reads
+ * them, and keeping them takes a global mutex on every malloc and free inside SQLite, about
+ * ten per API request). SQLITE_MISUSE when SQLite is already initialized: then they stay.
+ */
+static void
+sq_global(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 enum ms_status
 ms_store_sqlite_open(const char *path, struct ms_store **out, struct ms_error *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     struct store_sqlite *s = ms_xcalloc(1, sizeof(*s));
     enum ms_status st;
     int rc;
 
+    pthread_once(&once, sq_global);
     s->base.ops = &sq_ops;
     rc = sqlite3_open_v2(path, &s->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -119,9 +119,11 @@ fz_check_cell(const struct ms_value *v)
 {
     json_t *j;
 
-    FZ_CHECK(v->type >= MS_V_NULL && v->type <= MS_V_TEXT);
-    if (v->type == MS_V_TEXT)
+    FZ_CHECK(v->type >= MS_V_NULL && v->type <= MS_V_NUM);
+    if (v->type == MS_V_TEXT || v->type == MS_V_NUM)
         FZ_CHECK(v->u.s.p != NULL && v->u.s.p[v->u.s.len] == '\0');
+    if (v->type == MS_V_NUM)
+        FZ_CHECK(ms_value_num_ok(v->u.s.p, v->u.s.len));
     j = ms_value_to_json(v);
     FZ_CHECK(j != NULL);
     json_decref(j);

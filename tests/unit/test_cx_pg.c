@@ -546,12 +546,26 @@ pgt_expect_int(const struct ms_value *v, int64_t want, const char *what, int id)
         cr_expect_eq(v->u.i, want, "%s of %d", what, id);
 }
 
+/* A float or numeric column: MS_V_NUM, the server's text, NUL-terminated, of value want. */
 static void
 pgt_expect_real(const struct ms_value *v, double want, const char *what, int id)
 {
-    cr_expect_eq(v->type, MS_V_REAL, "%s of %d", what, id);
-    if (v->type == MS_V_REAL)
-        cr_expect(v->u.d == want, "%s of %d: %g != %g", what, id, v->u.d, want);
+    cr_expect_eq(v->type, MS_V_NUM, "%s of %d", what, id);
+    if (v->type != MS_V_NUM)
+        return;
+    cr_expect(v->u.s.p[v->u.s.len] == '\0', "%s of %d: NUL-terminated", what, id);
+    cr_expect(ms_value_num_ok(v->u.s.p, v->u.s.len), "%s of %d: [%s]", what, id, v->u.s.p);
+    cr_expect(ms_value_double(v) == want, "%s of %d: %s != %g", what, id, v->u.s.p, want);
+}
+
+/* MS_V_NUM with exactly the text want. */
+static void
+pgt_expect_num(const struct ms_value *v, const char *want, const char *what, int id)
+{
+    cr_expect_eq(v->type, MS_V_NUM, "%s of %d", what, id);
+    if (v->type == MS_V_NUM)
+        cr_expect(v->u.s.len == strlen(want) && strcmp(v->u.s.p, want) == 0,
+                  "%s of %d: [%s] != [%s]", what, id, v->u.s.p, want);
 }
 
 static void
@@ -584,7 +598,7 @@ pgt_check_mixed(const struct ms_value *c, int i)
         cr_expect_eq(c[2].type, MS_V_NULL, "num of %d", i);
     } else {
         snprintf(buf, sizeof(buf), "%d.%03d", i * 1125 / 1000, i * 1125 % 1000);
-        pgt_expect_str(&c[2], buf, "num", i);
+        pgt_expect_str(&c[2], buf, "num (numeric stays text)", i);
     }
     pgt_expect_real(&c[3], i / 8.0, "f8", i);
     pgt_expect_real(&c[4], (i % 100) * 0.5, "f4", i);
@@ -729,10 +743,51 @@ Test(cx_pg, read_special_values)
     cr_expect_eq(c[4].type, MS_V_NULL);
     cr_expect_eq(c[5].type, MS_V_NULL);
     c += rows.ncols;
-    pgt_expect_real(&c[1], 1e-300, "f8", 4);
+    pgt_expect_num(&c[1], "1e-300", "f8", 4);
     cr_expect_eq(c[2].type, MS_V_NULL);
     pgt_expect_text(&c[3], "\001x", 2, "t", 4);
     pgt_expect_str(&c[4], "-0.5", "n", 4);
+    ms_connector_postgresql.read_end(cx);
+    json_decref(m);
+    ms_cx_close(cx);
+    ms_arena_free(a);
+}
+
+/* float4 and float8: MS_V_NUM holding the server's text exactly (no strtod, no printf); NaN
+ * and the infinities stay text, and so does numeric (its keys and JSON form are text). */
+Test(cx_pg, read_floats_as_num)
+{
+    static const char *const num[] = {"0.1",    "-0",      "1e+100", "1.7976931348623157e+308",
+                                      "5e-324", "1.5e-07", "0.1",    "-3.4028235e+38"};
+    static const char *const text[] = {
+        "NaN", "Infinity", "-Infinity", "12345678901234567890.123", "-12.50", "NaN"};
+    struct ms_cx *cx;
+    struct ms_arena *a = ms_arena_new();
+    struct ms_rows rows = {.arena = a, .cap = 10};
+    struct ms_error err = {0};
+    json_t *m;
+
+    pgt_need_server();
+    cx = pgt_open();
+    m = json_pack("{s:s}", "query",
+                  "SELECT 0.1::float8 a, '-0'::float8 b, 1e100::float8 c,"
+                  " '1.7976931348623157e308'::float8 d, '5e-324'::float8 e, 1.5e-7::float8 f,"
+                  " 0.1::float4 g, '-3.4028235e38'::float4 h, 'NaN'::float8 i,"
+                  " 'Infinity'::float4 j, '-Infinity'::float8 k,"
+                  " 12345678901234567890.123::numeric l, (-12.50)::numeric(6,2) m,"
+                  " 'NaN'::numeric n");
+    cr_assert_eq(ms_connector_postgresql.read_begin(cx, m, &rows, &err), MS_OK, "%s", err.msg);
+    cr_assert_eq(ms_connector_postgresql.read(cx, &rows, &err), MS_OK, "%s", err.msg);
+    cr_assert_eq(rows.nrows, 1);
+    cr_assert_eq(rows.ncols, MS_ARRAY_LEN(num) + MS_ARRAY_LEN(text));
+    for (size_t i = 0; i < MS_ARRAY_LEN(num); i++)
+        pgt_expect_num(&rows.cells[i], num[i], "column", (int)i + 1);
+    cr_expect(ms_value_double(&rows.cells[3]) == 1.7976931348623157e308);
+    cr_expect(ms_value_double(&rows.cells[4]) == 5e-324);
+    cr_expect(ms_value_double(&rows.cells[6]) == 0.1, "float4 0.1 reads as the double 0.1");
+    for (size_t i = 0; i < MS_ARRAY_LEN(text); i++)
+        pgt_expect_str(&rows.cells[MS_ARRAY_LEN(num) + i], text[i], "column",
+                       (int)(MS_ARRAY_LEN(num) + i + 1));
     ms_connector_postgresql.read_end(cx);
     json_decref(m);
     ms_cx_close(cx);

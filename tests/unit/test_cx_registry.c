@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +137,7 @@ reg_expect_json(json_t *got, const char *want_text)
 Test(cx_registry, values_as_json)
 {
     struct ms_value v = {.type = MS_V_NULL};
+    json_t *j;
 
     reg_expect_json(ms_value_to_json(&v), "null");
     v = (struct ms_value){.type = MS_V_INT, .u.i = INT64_MIN};
@@ -146,6 +148,14 @@ Test(cx_registry, values_as_json)
     reg_expect_json(ms_value_to_json(&v), "null");
     v = (struct ms_value){.type = MS_V_REAL, .u.d = INFINITY};
     reg_expect_json(ms_value_to_json(&v), "null");
+    v = (struct ms_value){.type = MS_V_NUM, .u.s = {"1.5e-07", 7}};
+    reg_expect_json(ms_value_to_json(&v), "1.5e-07");
+    v = (struct ms_value){.type = MS_V_NUM, .u.s = {"12.50", 5}};
+    reg_expect_json(ms_value_to_json(&v), "12.5");
+    v = (struct ms_value){.type = MS_V_NUM, .u.s = {"3", 1}};
+    j = ms_value_to_json(&v);
+    cr_expect(json_is_real(j), "a NUM is a JSON real");
+    json_decref(j);
     v = (struct ms_value){.type = MS_V_BOOL, .u.b = true};
     reg_expect_json(ms_value_to_json(&v), "true");
     v = (struct ms_value){.type = MS_V_TEXT, .u.s = {"h\xc3\xa9llo", 6}};
@@ -155,6 +165,101 @@ Test(cx_registry, values_as_json)
     /* Latin-1 bytes and a truncated sequence become U+FFFD, the rest is kept. */
     v = (struct ms_value){.type = MS_V_TEXT, .u.s = {"caf\xe9 ok \xe2\x82", 10}};
     reg_expect_json(ms_value_to_json(&v), "\"caf\\ufffd ok \\ufffd\\ufffd\"");
+}
+
+/* Each space-separated word of list is (ok) or is not a finite JSON number. */
+static void
+reg_expect_nums(const char *list, bool ok)
+{
+    char *copy = strdup(list), *save = NULL;
+
+    for (char *w = strtok_r(copy, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save))
+        cr_expect_eq(ms_value_num_ok(w, strlen(w)), ok, "[%s]", w);
+    free(copy);
+}
+
+/* The JSON number grammar, and finite as a double. */
+Test(cx_registry, num_grammar)
+{
+    reg_expect_nums("0 -0 1 -1 10 0.5 -0.5 1.25 1e5 1E5 1e+5 1e-5 1.5e-07 1e+100 5e-324 "
+                    "-1.7976931348623157e+308 1.7976931348623157e+308 1e-400 1e308 9.99e307 "
+                    "12345678901234567890.123 0.1e309 1e-99999999999999999999 "
+                    "123456789012345678901234567890e-100",
+                    true);
+    reg_expect_nums("- +1 01 -01 00 .5 5. -.5 1.e5 1e 1e+ 1e- e5 1.5.5 0x10 NaN Infinity "
+                    "-Infinity inf 1,5 --1 1e5.5 1ee5 2e308 1.8e308 -1e309 "
+                    "1e99999999999999999999",
+                    false);
+    cr_expect(!ms_value_num_ok("", 0));
+    cr_expect(!ms_value_num_ok(" 1", 2));
+    cr_expect(!ms_value_num_ok("1 ", 2));
+    cr_expect(ms_value_num_ok("12x", 2), "only len bytes are read");
+    cr_expect(!ms_value_num_ok("1\0", 2), "a NUL byte is not a digit");
+}
+
+Test(cx_registry, num_grammar_huge_integer_parts)
+{
+    char *p = malloc(402);
+
+    memset(p, '9', 401);
+    p[401] = '\0';
+    cr_expect(!ms_value_num_ok(p, 401), "400 nines overflow a double");
+    cr_expect(ms_value_num_ok(p, 300), "300 do not");
+    memcpy(p + 300, "e-100", 5);
+    cr_expect(ms_value_num_ok(p, 305), "nor 300 nines e-100");
+    p[0] = '1';
+    memset(p + 1, '0', 400);
+    memcpy(p + 396, "e-99", 4); /* 1 then 395 zeros, e-99: 1e296 */
+    cr_expect(ms_value_num_ok(p, 400));
+    free(p);
+}
+
+Test(cx_registry, value_numbers)
+{
+    struct ms_value v = {.type = MS_V_NUM, .u.s = {"0.1", 3}};
+    char num[MS_VALUE_REAL_LEN], ibuf[MS_VALUE_INT_LEN];
+    static const int64_t ints[] = {0,       1,          -1,        9,         10,
+                                   -10,     99,         100,       101,       12345,
+                                   -999999, 4294967296, INT64_MAX, INT64_MIN, INT64_MIN + 1};
+
+    cr_expect(ms_value_double(&v) == 0.1);
+    v = (struct ms_value){.type = MS_V_NUM, .u.s = {"-0", 2}};
+    cr_expect(ms_value_double(&v) == 0 && signbit(ms_value_double(&v)));
+    v = (struct ms_value){.type = MS_V_NUM, .u.s = {"5e-324", 6}};
+    cr_expect(ms_value_double(&v) == 5e-324);
+    v = (struct ms_value){.type = MS_V_REAL, .u.d = 2.5};
+    cr_expect(ms_value_double(&v) == 2.5);
+    v = (struct ms_value){.type = MS_V_INT, .u.i = -3};
+    cr_expect(ms_value_double(&v) == -3.0);
+    v = (struct ms_value){.type = MS_V_TEXT, .u.s = {"1", 1}};
+    cr_expect(isnan(ms_value_double(&v)), "text is no number here");
+
+    cr_expect_eq(ms_value_real_text(0.1, num), 3);
+    cr_expect_str_eq(num, "0.1");
+    ms_value_real_text(1.0 / 3, num);
+    cr_expect_str_eq(num, "0.3333333333333333", "16 digits when 15 do not round-trip");
+    ms_value_real_text(0.1 + 0.2, num);
+    cr_expect_str_eq(num, "0.30000000000000004", "17 when 16 do not");
+    ms_value_real_text(-1.7976931348623157e308, num);
+    cr_expect_str_eq(num, "-1.7976931348623157e+308");
+    ms_value_real_text(5e-324, num);
+    cr_expect_str_eq(num, "4.94065645841247e-324", "15 digits read back as the subnormal");
+    cr_expect(strtod(num, NULL) == 5e-324);
+    ms_value_real_text(-0.0, num);
+    cr_expect_str_eq(num, "-0");
+    ms_value_real_text(1e21, num);
+    cr_expect_str_eq(num, "1e+21");
+    cr_expect_eq(ms_value_real_text(NAN, num), 0);
+    cr_expect_str_eq(num, "");
+    cr_expect_eq(ms_value_real_text(-INFINITY, num), 0);
+
+    for (size_t i = 0; i < MS_ARRAY_LEN(ints); i++) {
+        char want[32];
+        size_t n = ms_value_int_text(ints[i], ibuf);
+
+        snprintf(want, sizeof(want), "%lld", (long long)ints[i]);
+        cr_expect(n == strlen(want) && strcmp(ibuf, want) == 0, "%s: [%s]", want, ibuf);
+    }
 }
 
 Test(cx_registry, utf8_validation)

@@ -337,6 +337,39 @@ Test(cx_webhook_write, payload_shape_and_signature)
     ms_cx_close(cx);
 }
 
+/* MS_V_NUM values and keys go into the payload as the source printed them. */
+Test(cx_webhook_write, num_values_are_raw_json_numbers)
+{
+    static const struct whw_answer ok = {204, NULL, NULL};
+    struct ms_cx *cx;
+    struct whw_batch b;
+    struct ms_error err = {0};
+    struct ms_value *v;
+    json_t *body;
+
+    whw_start(1, &ok);
+    cx = whw_open(whw.port, NULL);
+    whw_begin(cx);
+    whw_batch(&b);
+    v = whw_op(&b, MS_OP_INSERT, 1);
+    v[2] = (struct ms_value){.type = MS_V_NUM, .u.s = {"1e+100", 6}};
+    v = whw_op(&b, MS_OP_UPSERT, 2);
+    v[2] = (struct ms_value){.type = MS_V_NUM, .u.s = {"12345678901234567890.123", 24}};
+    b.op[1].key = (struct ms_value){.type = MS_V_NUM, .u.s = {"-0", 2}};
+    cr_assert_eq(ms_connector_webhook.write(cx, &b.ops, &err), MS_OK, "%s", err.msg);
+    whw_join();
+    cr_expect_not_null(strstr(whw.body[0], "\"score\":1e+100,"), "%s", whw.body[0]);
+    cr_expect_not_null(strstr(whw.body[0], "\"key\":-0.0,"), "-0 stays a real: %s", whw.body[0]);
+    cr_expect_not_null(strstr(whw.body[0], "\"score\":12345678901234567890.123,"));
+    body = json_loadb(whw.body[0], whw.body_len[0], 0, NULL);
+    cr_expect_not_null(body, "valid JSON: %.*s", (int)whw.body_len[0], whw.body[0]);
+    json_decref(body);
+    cr_expect_eq(ms_connector_webhook.write_end(cx, true, &err), MS_OK);
+    ms_arena_free(b.a);
+    whw_free();
+    ms_cx_close(cx);
+}
+
 Test(cx_webhook_write, batches_on_one_connection_and_null_ids)
 {
     static const struct whw_answer ok[2] = {{200, NULL, "ok"}, {200, NULL, "[]"}};

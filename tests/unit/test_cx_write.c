@@ -73,6 +73,13 @@ cw_d(double d)
     return (struct ms_value){.type = MS_V_REAL, .u.d = d};
 }
 
+/* A number kept as its source text (MS_V_NUM). */
+static struct ms_value
+cw_num(const char *p)
+{
+    return (struct ms_value){.type = MS_V_NUM, .u.s = {p, strlen(p)}};
+}
+
 static struct ms_value
 cw_b(bool b)
 {
@@ -261,6 +268,49 @@ Test(cx_write, sqlite_typed_values_round_trip)
     cw_expect_query("SELECT b FROM t WHERE id = 1", "1");
     cw_expect_query("SELECT length(CAST(s AS BLOB)) || hex(s) FROM t WHERE id = 1", "56100622722");
     cw_expect_query("SELECT b || ',' || quote(s) || ',' || n FROM t WHERE id = 2", "0,'',ü");
+    ms_cx_close(cx);
+    ms_arena_free(a);
+}
+
+/* MS_V_NUM binds as the double of its text, exactly as the MS_V_REAL it stands for; as a
+ * key too (1 and 1.0 are one row). */
+Test(cx_write, sqlite_num_binds_the_double)
+{
+    static const char *const cols[] = {"id", "r", "n", "t", "i"};
+    struct ms_write_plan plan = {.object = "T",
+                                 .mode = "updateOrCreate",
+                                 .ncols = 5,
+                                 .cols = cols,
+                                 .key_col = "id",
+                                 .execution_id = "e"};
+    struct ms_arena *a = ms_arena_new();
+    struct ms_ops ops = cw_ops(a, &plan);
+    struct ms_cx *cx;
+    struct ms_value v1[5] = {cw_num("1"), cw_num("0.1"), cw_num("1e+100"), cw_num("0.5"),
+                             cw_num("5")};
+    struct ms_value v2[5] = {cw_num("2.0"), cw_num("-0"), cw_num("1.7976931348623157e+308"),
+                             cw_num("0.1"), cw_num("2.5")};
+    struct ms_value v3[5] = {cw_num("1.0"), cw_num("5e-324"), cw_null(), cw_null(), cw_null()};
+
+    cw_sql("CREATE TABLE t (id REAL PRIMARY KEY, r REAL, n, t TEXT, i INTEGER)");
+    cx = cw_sqlite();
+    cw_add(&ops, MS_OP_UPSERT, v1[0], v1);
+    cw_add(&ops, MS_OP_UPSERT, v2[0], v2);
+    cw_run(cx, &plan, &ops);
+    cw_expect_acked(&ops);
+    cw_expect_query("SELECT typeof(id) || typeof(r) || typeof(n) || typeof(t) || typeof(i) "
+                    "FROM t WHERE id = 1",
+                    "realrealrealtextinteger");
+    cw_expect_query("SELECT r = 0.1 AND n = 1e100 AND t = '0.5' AND i = 5 FROM t WHERE id = 1",
+                    "1");
+    cw_expect_query("SELECT r = 0 AND n = 1.7976931348623157e308 AND i = 2.5 FROM t WHERE id = 2",
+                    "1");
+    ops = cw_ops(a, &plan);
+    cw_add(&ops, MS_OP_UPSERT, v3[0], v3); /* key 1.0 is the row of key 1 */
+    cw_run(cx, &plan, &ops);
+    cw_expect_acked(&ops);
+    cw_expect_query("SELECT count(*) FROM t", "2");
+    cw_expect_query("SELECT r = 5e-324 AND n IS NULL FROM t WHERE id = 1", "1");
     ms_cx_close(cx);
     ms_arena_free(a);
 }
@@ -1018,6 +1068,36 @@ Test(cx_write, jsonl_append_values)
     json_decref(rows);
     json_decref(mcfg);
     ms_cx_close(cx);
+    ms_arena_free(a);
+}
+
+/* MS_V_NUM goes into CSV fields and JSON numbers exactly as the source printed it. */
+Test(cx_write, num_values_as_written_by_the_source)
+{
+    struct ms_write_plan cplan = cw_fplan("n.csv", "append"), jplan = cw_fplan("n.jsonl", "append");
+    struct ms_arena *a = ms_arena_new();
+    struct ms_ops ops;
+    struct ms_cx *cx;
+    struct ms_value v[5] = {cw_num("1e+100"), cw_num("-0"), cw_num("12345678901234567890.123"),
+                            cw_num("0.1"), cw_num("5")};
+
+    cw_write_file("n.csv", "a,b,c,d,e\n");
+    cw_write_file("n.jsonl", "");
+    cx = cw_files(&ms_connector_csv);
+    ops = cw_ops(a, &cplan);
+    cw_add(&ops, MS_OP_INSERT, cw_null(), v);
+    cw_run(cx, &cplan, &ops);
+    cw_expect_acked(&ops);
+    ms_cx_close(cx);
+    cw_expect_file("n.csv", "a,b,c,d,e\n1e+100,-0,12345678901234567890.123,0.1,5\n");
+    cx = cw_files(&ms_connector_jsonl);
+    ops = cw_ops(a, &jplan);
+    cw_add(&ops, MS_OP_INSERT, cw_null(), v);
+    cw_run(cx, &jplan, &ops);
+    cw_expect_acked(&ops);
+    ms_cx_close(cx);
+    cw_expect_file("n.jsonl", "{\"a\":1e+100,\"b\":-0.0,\"c\":12345678901234567890.123,\"d\":0.1,"
+                              "\"e\":5.0}\n");
     ms_arena_free(a);
 }
 

@@ -3,7 +3,8 @@
  * with the memory connector as source and destination and the fault connector for failures:
  * first, change and no-change runs of every mode, sync_all_records/resync,
  * skip_initial_backfill, identities, test runs, per-record rejections, EBUSY back-off,
- * permanent failures, cancel, lost lease and shutdown, record logs and console entries.
+ * permanent failures, cancel, lost lease and shutdown, record logs and console entries; and the
+ * reader and writer threads: failures and stops with a batch read ahead or a write in flight.
  */
 #include <criterion/criterion.h>
 
@@ -38,8 +39,9 @@ static struct {
     const char *sync;
     const char *last_exec;
     atomic_bool stop;
-    /* what the progress callback does after the first batch */
+    /* what the progress callback does after batch act_at (0: the first) */
     enum { EE_NOTHING, EE_CANCEL, EE_REAP, EE_STOP } act;
+    int act_at;
     int batches;
 } ee;
 
@@ -169,6 +171,7 @@ ee_setup(void)
     ee_source("[]");
     ms_cx_memory_reset();
     ms_eng_test_backoff_ms = 5;
+    ms_eng_test_write_delay_ms = 0;
 }
 
 static void
@@ -236,7 +239,7 @@ ee_progress(void *ud, const struct ms_counts *c, const struct ms_engine_stats *s
     (void)ud;
     (void)c;
     (void)st;
-    if (++ee.batches != 1)
+    if (++ee.batches != (ee.act_at > 0 ? ee.act_at : 1))
         return;
     if (ee.act == EE_CANCEL)
         cr_assert_eq(ms_store_exec_cancel(ee.s, ee.a, ee.org, ee.sync, NULL, ms_time_now_ms(),
@@ -1053,4 +1056,324 @@ Test(engine, shutdown_interrupts)
     r = ee_run_opts(NULL, 2);
     ee_expect_completed(&r);
     cr_expect_eq(ee_target_n(), 6);
+}
+
+/* ---- the pipeline: a batch read ahead, a write in flight ---- */
+
+/* n source rows with ids 1..n (JSON text in the test arena). */
+static const char *
+ee_rows_n(int n, const char *plan)
+{
+    size_t cap = 64 + (size_t)n * 96;
+    char *rows = ms_arena_alloc(ee.a, cap);
+    size_t len = 1;
+
+    strcpy(rows, "[");
+    for (int i = 1; i <= n; i++)
+        len += (size_t)snprintf(rows + len, cap - len,
+                                "%s{\"id\": %d, \"email\": \"u%d@x.io\", \"plan\": \"%s\","
+                                " \"score\": %d}",
+                                i > 1 ? "," : "", i, i, plan, i);
+    strcpy(rows + len, "]");
+    return rows;
+}
+
+struct ee_keys {
+    uint8_t key[64][16];
+    size_t n;
+};
+
+static enum ms_status
+ee_keys_cb(void *ud, const uint8_t key[16], const uint8_t row[16])
+{
+    struct ee_keys *k = ud;
+
+    (void)row;
+    cr_assert_lt(k->n, 64);
+    memcpy(k->key[k->n++], key, 16);
+    return MS_OK;
+}
+
+/* The snapshot holds exactly the keys (user_id) of the target's rows: what was acknowledged. */
+static void
+ee_expect_snap_is_target(void)
+{
+    json_t *rows = ms_cx_memory_rows("dst", "people"), *row;
+    struct ee_keys k = {.n = 0};
+    size_t i;
+
+    cr_assert_eq(ms_store_snap_load(ee.s, ee.sync, ee_keys_cb, &k, &ee.err), MS_OK, "%s",
+                 ee.err.msg);
+    cr_expect_eq(k.n, json_array_size(rows), "snapshot %zu keys, target %zu rows", k.n,
+                 json_array_size(rows));
+    json_array_foreach(rows, i, row)
+    {
+        char text[32];
+        uint8_t key[16];
+        bool found = false;
+
+        snprintf(text, sizeof(text), "%lld",
+                 (long long)json_integer_value(json_object_get(row, "user_id")));
+        ms_eng_hash_bytes(ms_xxh3_128(text, strlen(text)), key);
+        for (size_t j = 0; j < k.n; j++)
+            found = found || memcmp(k.key[j], key, 16) == 0;
+        cr_expect(found, "user_id %s is in the target but not in the snapshot", text);
+    }
+    json_decref(rows);
+}
+
+/* The source wrapped in the fault connector: read call nth and later fail. */
+static void
+ee_src_fault(const char *slot, int nth, int times)
+{
+    ee_conn_set(&ee.src, "fault",
+                json_pack("{s:O, s:s, s:i, s:i, s:s, s:s}", "inner", ee.src.config, "slot", slot,
+                          "nth", nth, "times", times, "status", "eupstream", "message",
+                          "source went away"));
+}
+
+/* Console entries of the last run whose message contains what. */
+static size_t
+ee_console_count(const char *what)
+{
+    struct ms_exec_log *logs = NULL;
+    size_t n = 0, hits = 0;
+
+    cr_assert_eq(ms_store_log_list(ee.s, ee.a, ee.last_exec, 0, 100, &logs, &n, &ee.err), MS_OK);
+    for (size_t i = 0; i < n; i++)
+        hits += strstr(logs[i].message, what) != NULL;
+    return hits;
+}
+
+Test(engine, pipeline_read_error_with_a_write_in_flight)
+{
+    struct ee_result r;
+
+    ee_model(NULL);
+    ee_source(ee_rows_n(10, "free"));
+    ee_src_fault("read", 4, 0);
+    ee_sync("updateOrCreate", true, NULL);
+    ms_eng_test_write_delay_ms = 100; /* batch 2's write is still running when read 4 fails */
+    r = ee_run_opts(NULL, 2);
+    cr_expect_eq(r.st, MS_OK, "%s", r.msg);
+    cr_expect_str_eq(r.status, "failed");
+    cr_expect(strstr(ee_error(&r), "reading the model failed: source went away (read call 4)") !=
+                  NULL,
+              "%s", ee_error(&r));
+    ee_expect_counts(&r, 4, 0, 0, 4, 0, 0, 0);
+    cr_expect_eq(ee_target_n(), 4, "batches 1 and 2 were written, batch 3 never was");
+    ee_expect_snap_is_target();
+    cr_expect_eq(ee_lines(ee_log("records")), 4, "the landed write is logged too");
+
+    ee_source(ee_rows_n(10, "free"));
+    r = ee_run_opts(NULL, 2);
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 6, 0, 0, 6, 0, 0, 0);
+    cr_expect_eq(ee_target_n(), 10);
+    ee_expect_snap_is_target();
+}
+
+Test(engine, pipeline_write_error_while_the_reader_is_ahead)
+{
+    struct ee_result r;
+
+    ee_model(NULL);
+    ee_source(ee_rows_n(10, "free"));
+    ee_sync("updateOrCreate", true, NULL);
+    ee_dst_fault("write", 2, 0, "eupstream");
+    r = ee_run_opts(NULL, 2);
+    cr_expect_str_eq(r.status, "failed");
+    cr_expect(strstr(ee_error(&r), "writing to the destination failed: injected failure") != NULL,
+              "%s", ee_error(&r));
+    ee_expect_counts(&r, 2, 0, 0, 2, 0, 0, 0);
+    cr_expect_eq(ee_target_n(), 2);
+    ee_expect_snap_is_target();
+
+    /* The only write fails, found when the run drains its last batch. */
+    ee_dst_fault("write", 1, 0, "eupstream");
+    ms_eng_test_write_delay_ms = 20;
+    r = ee_run_opts(NULL, 8);
+    cr_expect_str_eq(r.status, "failed");
+    ee_expect_counts(&r, 0, 0, 0, 0, 0, 0, 0);
+    ee_expect_snap_is_target();
+
+    ee_conn_set(&ee.dst, "memory", ee_dst_cfg(NULL));
+    r = ee_run_opts(NULL, 2);
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 8, 0, 0, 8, 0, 0, 0);
+    cr_expect_eq(ee_target_n(), 10);
+    ee_expect_snap_is_target();
+}
+
+Test(engine, pipeline_cancel_with_a_write_in_flight)
+{
+    struct ee_result r;
+
+    ee_model(NULL);
+    ee_source(ee_rows_n(10, "free"));
+    ee_sync("updateOrCreate", true, NULL);
+    /*
+     * Batch 1's write starts during batch 2 and takes 100 ms; the cancel comes after batch 2.
+     * Batch 3's first op finds the write done, sees the cancel before handing batch 2 over.
+     */
+    ee.act = EE_CANCEL;
+    ee.act_at = 2;
+    ms_eng_test_write_delay_ms = 100;
+    r = ee_run_opts(NULL, 2);
+    cr_expect_eq(r.st, MS_OK, "%s", r.msg);
+    cr_expect_str_eq(r.status, "canceled");
+    cr_expect_str_eq(r.final, "canceled");
+    ee_expect_counts(&r, 2, 0, 0, 2, 0, 0, 0);
+    cr_expect_eq(ms_cx_memory_writes("dst"), 1, "no write starts after the cancel");
+    cr_expect_eq(ee_target_n(), 2, "the write in flight landed; batch 2 was dropped");
+    ee_expect_snap_is_target();
+
+    ee.act = EE_NOTHING;
+    r = ee_run_opts(NULL, 2);
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 8, 0, 0, 8, 0, 0, 0);
+    ee_expect_snap_is_target();
+}
+
+Test(engine, pipeline_lost_lease_with_a_write_in_flight)
+{
+    struct ee_result r;
+
+    ee_model(NULL);
+    ee_source(ee_rows_n(10, "free"));
+    ee_sync("updateOrCreate", true, NULL);
+    ee.act = EE_REAP; /* after batch 2, while batch 1's write is in flight */
+    ee.act_at = 2;
+    ms_eng_test_write_delay_ms = 50;
+    r = ee_run_opts(NULL, 2);
+    cr_expect_eq(r.st, MS_ECONFLICT);
+    cr_expect_str_eq(r.final, "interrupted");
+    cr_expect_eq(ee_target_n(), 2, "batch 1 was written, no other");
+    cr_expect_eq(ee_snap_count(), 0, "but not recorded: the lease was gone");
+}
+
+Test(engine, pipeline_busy_target_mid_run)
+{
+    struct ee_result r;
+
+    ee_model(NULL);
+    ee_source(ee_rows_n(10, "free"));
+    ee_sync("updateOrCreate", true, NULL);
+    ee_dst_fault("write", 2, 2, "ebusy");
+    ms_eng_test_write_delay_ms = 10;
+    r = ee_run_opts(NULL, 2);
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 10, 0, 0, 10, 0, 0, 0);
+    cr_expect_eq(ee_target_n(), 10);
+    cr_expect_eq(ee_console_count("The destination is busy"), 2);
+    ee_expect_snap_is_target();
+
+    ee_source(ee_rows_n(10, "gold"));
+    ee_dst_fault("write", 3, 0, "ebusy");
+    r = ee_run_opts(NULL, 2);
+    cr_expect_str_eq(r.status, "failed");
+    cr_expect(strstr(ee_error(&r), "still busy after 6 attempts") != NULL, "%s", ee_error(&r));
+    ee_expect_counts(&r, 4, 0, 0, 4, 0, 0, 0);
+    cr_expect_eq(ee_console_count("The destination is busy"), 5);
+    cr_expect_eq(ee_snap_count(), 10);
+    r = ee_run_opts(NULL, 2);
+    cr_expect_str_eq(r.status, "failed");
+    ee_expect_counts(&r, 4, 0, 0, 4, 0, 0, 0);
+}
+
+Test(engine, pipeline_detect_pass_stops_the_reader)
+{
+    struct ee_result r;
+
+    ee_model(NULL);
+    ee_source(ee_rows_n(10, "free"));
+    ee_sync("replace", false, NULL);
+    r = ee_run_opts(NULL, 2);
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 10, 10, 0, 0, 0, 0, 0);
+
+    /*
+     * Row 1 changed: the detect pass stops in batch 1, having read at most one batch ahead (2
+     * read calls), then the rewrite reads 5 batches and the end (6 calls). A 9th call fails.
+     */
+    ee_source(ee_rows_n(10, "gold"));
+    ee_src_fault("read", 9, 0);
+    ms_eng_test_write_delay_ms = 5;
+    r = ee_run_opts(NULL, 2);
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 10, 10, 0, 0, 0, 0, 0);
+    cr_expect_eq(r.stats.rows_read, 2 + 10, "detect took 1 batch, the rewrite 5");
+    cr_expect(strstr(ee_target(), "free") == NULL, "rewritten: %s", ee_target());
+    cr_expect_eq(ee_target_n(), 10);
+
+    /* Nothing changed: the detect pass reads everything and nothing is written. */
+    ee_source(ee_rows_n(10, "gold"));
+    r = ee_run_opts(NULL, 2);
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 0, 0, 0, 0, 0, 0, 0);
+    cr_expect_eq(r.stats.rows_read, 10);
+}
+
+Test(engine, pipeline_baseline_and_deletes_in_many_batches)
+{
+    struct ee_result r;
+
+    ee_model(NULL);
+    ee_source(ee_rows_n(11, "free"));
+    ee_sync("replace", true, ", \"skip_initial_backfill\": true");
+    ms_eng_test_write_delay_ms = 5;
+    r = ee_run_opts(NULL, 2);
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 0, 0, 0, 0, 0, 0, 0);
+    cr_expect_eq(ee_snap_count(), 11, "every baseline batch committed");
+    cr_expect_eq(ms_cx_memory_writes("dst"), 0);
+
+    ee_source(ee_rows_n(11, "free"));
+    r = ee_run_opts(NULL, 2);
+    ee_expect_counts(&r, 0, 0, 0, 0, 0, 0, 0);
+    ee_sync("replace", true, NULL);
+    r = ee_run_opts(NULL, 2);
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 11, 11, 0, 0, 0, 0, 0);
+    ee_source(ee_rows_n(3, "free"));
+    r = ee_run_opts(NULL, 2);
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 8, 0, 0, 0, 8, 0, 0);
+    cr_expect_eq(ee_target_n(), 3);
+    ee_expect_snap_is_target();
+    cr_expect_eq(ee_lines(ee_log("deletes")), 8);
+}
+
+Test(engine, pipeline_default_batches_and_timers)
+{
+    struct ee_result r;
+
+    ee_model(NULL);
+    ee_source(ee_rows_n(4500, "free"));
+    ee_sync("append", false, NULL); /* keyless inserts: the memory target appends them at once */
+    ms_eng_test_write_delay_ms = 50;
+    r = ee_run();
+    ee_expect_completed(&r);
+    ee_expect_counts(&r, 4500, 4500, 0, 0, 0, 0, 0);
+    cr_expect_eq(ee.batches, 5, "read batches of MS_ROWS_DEFAULT rows");
+    cr_expect_eq(ms_cx_memory_writes("dst"), 5, "writes of as many ops");
+    cr_expect_eq(ee_snap_count(), 4500);
+    cr_expect_gt(r.stats.read_us, 0);
+    cr_expect_gt(r.stats.write_us, 0);
+    cr_expect_geq(r.stats.write_wait_us, 40000, "the last write is waited for");
+    cr_expect_leq(r.stats.read_wait_us + r.stats.write_wait_us + r.stats.transform_us +
+                      r.stats.snapshot_us,
+                  r.stats.total_us, "the run's thread spends at most the whole run");
+}
+
+Test(engine, ops_batch_follows_the_destination)
+{
+    struct ms_connector c = ms_connector_memory;
+
+    cr_expect_eq(eng_ops_cap(&c, 0), MS_ROWS_DEFAULT, "a destination that says nothing");
+    c.write_batch = 4096;
+    cr_expect_eq(eng_ops_cap(&c, 0), 4096);
+    cr_expect_eq(eng_ops_cap(&c, 7), 7, "the run's batch_rows wins");
+    c.write_batch = 1000000;
+    cr_expect_eq(eng_ops_cap(&c, 0), 10000, "bounded, so memory stays bounded");
 }

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
@@ -57,6 +58,17 @@ static struct ms_value
 tt_text(const char *s)
 {
     struct ms_value v = {.type = MS_V_TEXT};
+
+    v.u.s.p = s;
+    v.u.s.len = strlen(s);
+    return v;
+}
+
+/* A number kept as its source text (MS_V_NUM). */
+static struct ms_value
+tt_num(const char *s)
+{
+    struct ms_value v = {.type = MS_V_NUM};
 
     v.u.s.p = s;
     v.u.s.len = strlen(s);
@@ -116,6 +128,60 @@ Test(engine_transform, equality_and_inequality)
     cr_expect(tt_eval("Inequality", "\"x\"", tt_null), "negation of the positive");
     cr_expect(tt_eval("Inequality", "1", tt_int(2)));
     cr_expect(!tt_eval("Inequality", "1", tt_int(1)));
+}
+
+/* Every function treats a MS_V_NUM exactly as the MS_V_REAL of its value. */
+Test(engine_transform, num_values_filter_like_reals)
+{
+    static const struct {
+        const char *fn, *operand, *num;
+        bool want;
+    } cases[] = {
+        {"Equality", "42", "42", true},
+        {"Equality", "42", "42.0", true},
+        {"Equality", "42", "4.2e1", true},
+        {"Equality", "0.1", "0.1", true},
+        {"Equality", "0.1", "0.10", true},
+        {"Equality", "\"0.1\"", "0.1", true},
+        {"Equality", "\"abc\"", "0.1", false},
+        {"Equality", "0", "-0", true},
+        {"Equality", "9007199254740993", "9007199254740993", true},
+        {"Equality", "true", "1", true},
+        {"Equality", "false", "-0", true},
+        {"Inequality", "1", "1.5", true},
+        {"GreaterThan", "10", "10.000000001", true},
+        {"GreaterThan", "10", "1e1", false},
+        {"GreaterThanEqual", "10", "1e1", true},
+        {"LessThan", "\"10\"", "-1.5e-07", true},
+        {"LessThanEqual", "-1", "-1.7976931348623157e+308", true},
+        {"Between", "[1, 5]", "5.0", true},
+        {"Between", "[1, 5]", "5e-324", false},
+        {"True", NULL, "0.5", true},
+        {"True", NULL, "0", false},
+        {"False", NULL, "-0", true},
+        {"IsNull", NULL, "0", false},
+        {"IsNotNull", NULL, "0", true},
+        {"OnOrAfter", "\"2024-01-15\"", "1705276800.5", true},
+        {"OnOrBefore", "\"2024-01-14\"", "1705276800", false},
+        {"StringContains", "\"23\"", "1234", true},
+        {"StringStartsWith", "\"0.1\"", "0.1", true},
+        {"StringEndsWith", "\"1\"", "0.1", true}, /* as the real's text: 0.10000000000000001 */
+        {"StringOneOf", "[\"0.1\"]", "0.1", false},
+        {"StringOneOf", "[\"1e+100\"]", "1e+100", true},
+        {"StringLike", "\"12%\"", "12.5", true},
+        {"ArrayContains", "2.5", "2.5", true},
+        {"ArrayDoesNotContain", "2.5", "2.50", false},
+    };
+
+    for (size_t i = 0; i < MS_ARRAY_LEN(cases); i++) {
+        struct ms_value num = tt_num(cases[i].num), real = tt_real(strtod(cases[i].num, NULL));
+        bool got = tt_eval(cases[i].fn, cases[i].operand, num);
+
+        cr_expect_eq(got, cases[i].want, "%s %s on NUM %s", cases[i].fn,
+                     cases[i].operand != NULL ? cases[i].operand : "", cases[i].num);
+        cr_expect_eq(got, tt_eval(cases[i].fn, cases[i].operand, real), "%s %s: NUM %s != REAL",
+                     cases[i].fn, cases[i].operand != NULL ? cases[i].operand : "", cases[i].num);
+    }
 }
 
 Test(engine_transform, null_and_boolean_tests)
@@ -330,6 +396,12 @@ Test(engine_transform, key_text_is_canonical)
     v = tt_text("k-1");
     n = ms_eng_key_text(&v, buf, &t);
     cr_expect(n == 3 && t == v.u.s.p, "text is used as is");
+    v = tt_num("0.10");
+    n = ms_eng_key_text(&v, buf, &t);
+    cr_expect(n == 19 && memcmp(t, "0.10000000000000001", n) == 0, "a NUM keys as its real");
+    v = tt_num("-12");
+    n = ms_eng_key_text(&v, buf, &t);
+    cr_expect(n == 3 && memcmp(t, "-12", n) == 0);
     n = ms_eng_key_text(&tt_null, buf, &t);
     cr_expect_null(t);
     cr_expect_eq(n, 0);
@@ -646,6 +718,28 @@ Test(engine_transform, row_hash_is_unambiguous)
     b[3] = tt_null;
     hb = ms_eng_row_hash(&p, b, &e);
     cr_expect(ha.lo != hb.lo || ha.hi != hb.hi);
+    /* A NUM hashes its text under a tag of its own: never like the text or the real. */
+    a[3] = tt_num("1.5");
+    ha = ms_eng_row_hash(&p, a, &e);
+    b[3] = tt_num("1.5");
+    hb = ms_eng_row_hash(&p, b, &e);
+    cr_expect(ha.lo == hb.lo && ha.hi == hb.hi, "the same NUM, the same hash");
+    b[3] = tt_text("1.5");
+    hb = ms_eng_row_hash(&p, b, &e);
+    cr_expect(ha.lo != hb.lo || ha.hi != hb.hi, "NUM 1.5 is not TEXT 1.5");
+    b[3] = tt_real(1.5);
+    hb = ms_eng_row_hash(&p, b, &e);
+    cr_expect(ha.lo != hb.lo || ha.hi != hb.hi, "nor REAL 1.5");
+    b[3] = tt_num("1.50");
+    hb = ms_eng_row_hash(&p, b, &e);
+    cr_expect(ha.lo != hb.lo || ha.hi != hb.hi, "a new text is a change");
+    a[2] = tt_num("2");
+    a[3] = tt_text("1.5");
+    b[2] = tt_text("2");
+    b[3] = tt_num("1.5");
+    ha = ms_eng_row_hash(&p, a, &e);
+    hb = ms_eng_row_hash(&p, b, &e);
+    cr_expect(ha.lo != hb.lo || ha.hi != hb.hi, "tags are per value");
     ms_eng_enc_release(&e);
     json_decref(c);
 }
