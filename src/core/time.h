@@ -9,6 +9,7 @@
 
 int64_t ms_time_now_ms(void);  /* CLOCK_REALTIME */
 int64_t ms_time_mono_ms(void); /* CLOCK_MONOTONIC, for durations */
+int64_t ms_time_mono_us(void); /* the same in microseconds, for phase timers */
 
 /* "2024-01-15T09:30:00.123Z" (milliseconds always present). */
 void ms_time_format(int64_t ms, char out[MS_TIME_LEN]);

@@ -123,15 +123,6 @@ struct eng_run {
 };
 
 static int64_t
-eng_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
 eng_now(void)
 {
 #ifdef MS_TESTING
@@ -235,7 +226,7 @@ static enum ms_status
 eng_writer(struct eng_run *r, struct ms_error *err)
 {
     const struct ms_connector *impl = r->p.dst_impl;
-    int64_t t = eng_us();
+    int64_t t = ms_time_mono_us();
     enum ms_status st = MS_OK;
 
     if (r->writing)
@@ -249,7 +240,7 @@ eng_writer(struct eng_run *r, struct ms_error *err)
         (st = impl->write_begin(r->dst, &r->wp, err)) != MS_OK)
         st = eng_fail(r, st, err, "the destination refused to start writing");
     r->writing = st == MS_OK;
-    t = eng_us() - t;
+    t = ms_time_mono_us() - t;
     r->st.write_us += t;
     r->st.write_wait_us += t;
     return st;
@@ -258,7 +249,7 @@ eng_writer(struct eng_run *r, struct ms_error *err)
 static enum ms_status
 eng_write_end(struct eng_run *r, bool commit, struct ms_error *err)
 {
-    int64_t t = eng_us();
+    int64_t t = ms_time_mono_us();
     enum ms_status st = MS_OK;
 
     if (!r->writing)
@@ -266,7 +257,7 @@ eng_write_end(struct eng_run *r, bool commit, struct ms_error *err)
     r->writing = false;
     if (r->p.dst_impl->write_end != NULL)
         st = r->p.dst_impl->write_end(r->dst, commit, err);
-    t = eng_us() - t;
+    t = ms_time_mono_us() - t;
     r->st.write_us += t;
     r->st.write_wait_us += t;
     return st;
@@ -326,10 +317,10 @@ eng_await(struct eng_run *r, struct ms_error *err)
     enum ms_status st = MS_OK;
 
     for (int attempt = 1; b->nop > 0; attempt++) {
-        int64_t t = eng_us(), wait;
+        int64_t t = ms_time_mono_us(), wait;
 
         st = ms_eng_writer_wait(&r->w, &r->st.write_us, err);
-        r->st.write_wait_us += eng_us() - t;
+        r->st.write_wait_us += ms_time_mono_us() - t;
         if (st == MS_OK)
             return MS_OK;
         if (st != MS_EBUSY) {
@@ -343,9 +334,9 @@ eng_await(struct eng_run *r, struct ms_error *err)
         wait = eng_backoff(r, attempt);
         eng_console(r, "WARN", "The destination is busy (%s); retrying in %lld ms", err->msg,
                     (long long)wait);
-        t = eng_us();
+        t = ms_time_mono_us();
         st = eng_sleep(r, wait, err);
-        r->st.write_wait_us += eng_us() - t;
+        r->st.write_wait_us += ms_time_mono_us() - t;
         if (st != MS_OK)
             break;
         eng_submit(r, b);
@@ -446,9 +437,9 @@ eng_commit(struct eng_run *r, struct eng_buf *b, struct ms_error *err)
     for (size_t i = 0; i < b->nop; i++)
         eng_settle(r, b, i);
     if (b->nchg > 0) {
-        t = eng_us();
+        t = ms_time_mono_us();
         st = ms_store_snap_apply(r->s, r->ex->sync_id, b->chg, b->nchg, r->ex->id, &r->c, err);
-        r->st.snapshot_us += eng_us() - t;
+        r->st.snapshot_us += ms_time_mono_us() - t;
     }
     if (st == MS_OK) {
         r->op = b->op;
@@ -489,9 +480,9 @@ eng_flush(struct eng_run *r, struct ms_error *err)
      * A cancel requested while the write before was in flight stops the run before the next
      * write starts, as it did when writes were synchronous (a write may be held up for long).
      */
-    t = eng_us();
+    t = ms_time_mono_us();
     st = b->nop > 0 ? eng_renew(r, err) : MS_OK;
-    r->st.write_wait_us += eng_us() - t;
+    r->st.write_wait_us += ms_time_mono_us() - t;
     if (st != MS_OK)
         return st;
     eng_submit(r, b);
@@ -527,7 +518,7 @@ eng_land(struct eng_run *r)
     struct eng_buf *b = r->sent;
     enum eng_end end = r->end;
     struct ms_error e;
-    int64_t t = eng_us();
+    int64_t t = ms_time_mono_us();
     enum ms_status st;
 
     if (b == NULL)
@@ -535,7 +526,7 @@ eng_land(struct eng_run *r)
     r->sent = NULL;
     ms_error_clear(&e);
     st = ms_eng_writer_wait(&r->w, &r->st.write_us, &e);
-    r->st.write_wait_us += eng_us() - t;
+    r->st.write_wait_us += ms_time_mono_us() - t;
     if (st != MS_OK || r->end == ENG_LOST || r->no_commit) {
         eng_drop(b);
         return;
@@ -785,12 +776,13 @@ eng_row(struct eng_run *r, enum eng_pass pass, struct ms_value *row, struct ms_e
 static enum ms_status
 eng_batch(struct eng_run *r, enum eng_pass pass, struct ms_rows *rows, struct ms_error *err)
 {
-    int64_t t = eng_us(), nested = r->st.write_wait_us + r->st.snapshot_us;
+    int64_t t = ms_time_mono_us(), nested = r->st.write_wait_us + r->st.snapshot_us;
     enum ms_status st = MS_OK;
 
     for (size_t i = 0; i < rows->nrows && st == MS_OK && !r->stop_read; i++)
         st = eng_row(r, pass, rows->cells + i * rows->ncols, err);
-    r->st.transform_us += eng_us() - t - (r->st.write_wait_us + r->st.snapshot_us - nested);
+    r->st.transform_us +=
+        ms_time_mono_us() - t - (r->st.write_wait_us + r->st.snapshot_us - nested);
     return st;
 }
 
@@ -804,10 +796,10 @@ eng_pass(struct eng_run *r, enum eng_pass pass, struct ms_error *err)
 {
     const struct ms_connector *impl = r->p.src_impl;
     struct ms_rows head = {.arena = r->head, .cap = r->batch_rows}, *rows;
-    int64_t t = eng_us();
+    int64_t t = ms_time_mono_us();
     enum ms_status st = impl->read_begin(r->src, r->p.model.config, &head, err);
 
-    t = eng_us() - t;
+    t = ms_time_mono_us() - t;
     r->st.read_us += t;
     r->st.read_wait_us += t;
     if (st != MS_OK)
@@ -817,9 +809,9 @@ eng_pass(struct eng_run *r, enum eng_pass pass, struct ms_error *err)
     else
         ms_eng_reader_start(&r->rd, impl, r->src, &head, r->batch_rows);
     while (st == MS_OK && !r->stop_read) {
-        t = eng_us();
+        t = ms_time_mono_us();
         st = ms_eng_reader_next(&r->rd, &rows, &r->st.read_us, err);
-        r->st.read_wait_us += eng_us() - t;
+        r->st.read_wait_us += ms_time_mono_us() - t;
         if (st != MS_OK) {
             st = eng_fail(r, st, err, "reading the model failed");
             break;
@@ -831,11 +823,11 @@ eng_pass(struct eng_run *r, enum eng_pass pass, struct ms_error *err)
         if ((st = eng_batch(r, pass, rows, err)) == MS_OK)
             st = eng_tick(r, err);
     }
-    t = eng_us();
+    t = ms_time_mono_us();
     r->batch = NULL;
     ms_eng_reader_stop(&r->rd, &r->st.read_us);
     impl->read_end(r->src);
-    r->st.read_wait_us += eng_us() - t;
+    r->st.read_wait_us += ms_time_mono_us() - t;
     ms_arena_reset(r->head);
     return st;
 }
@@ -857,13 +849,13 @@ eng_load_cb(void *ud, const uint8_t key[16], const uint8_t row[16])
 static enum ms_status
 eng_load(struct eng_run *r, struct ms_error *err)
 {
-    int64_t n = 0, t = eng_us();
+    int64_t n = 0, t = ms_time_mono_us();
     enum ms_status st = ms_store_snap_count(r->s, r->ex->sync_id, &n, err);
 
     ms_eng_index_init(&r->ix, n > 0 ? (size_t)n : 0);
     if (st == MS_OK)
         st = ms_store_snap_load(r->s, r->ex->sync_id, eng_load_cb, r, err);
-    r->st.snapshot_us += eng_us() - t;
+    r->st.snapshot_us += ms_time_mono_us() - t;
     if (st != MS_OK)
         return eng_fail(r, st, err, "cannot load the snapshot");
     return MS_OK;
@@ -896,13 +888,13 @@ eng_gone_cb(void *ud, const uint8_t key[16], const uint8_t row[16])
 static enum ms_status
 eng_collect_gone(struct eng_run *r, struct ms_error *err)
 {
-    int64_t t = eng_us();
+    int64_t t = ms_time_mono_us();
     enum ms_status st = MS_OK;
 
     r->ngone = 0;
     if (r->ix.nseen < r->ix.n)
         st = ms_store_snap_load(r->s, r->ex->sync_id, eng_gone_cb, r, err);
-    r->st.snapshot_us += eng_us() - t;
+    r->st.snapshot_us += ms_time_mono_us() - t;
     if (st != MS_OK)
         return eng_fail(r, st, err, "cannot scan the snapshot for removed records");
     return MS_OK;
@@ -951,10 +943,10 @@ static void
 eng_compact(struct eng_run *r)
 {
     struct ms_error e;
-    int64_t t = eng_us();
+    int64_t t = ms_time_mono_us();
     enum ms_status st = ms_store_snap_compact(r->s, r->ex->sync_id, &e);
 
-    r->st.snapshot_us += eng_us() - t;
+    r->st.snapshot_us += ms_time_mono_us() - t;
     if (st != MS_OK)
         eng_console(r, "WARN", "Could not compact the snapshot (%s); the next run will", e.msg);
 }
@@ -980,10 +972,10 @@ eng_deletes(struct eng_run *r, struct ms_error *err)
         /* Flushed first, so that the key text goes into the buffer the op is queued in. */
         if (r->fill->nop == r->cap && (st = eng_flush(r, err)) != MS_OK)
             break;
-        t = eng_us();
+        t = ms_time_mono_us();
         st = ms_store_snap_key_text(r->s, r->fill->opa, r->ex->sync_id, r->gone[i], &text, &k.len,
                                     err);
-        r->st.snapshot_us += eng_us() - t;
+        r->st.snapshot_us += ms_time_mono_us() - t;
         if (st == MS_ENOTFOUND) {
             st = MS_OK;
             continue;
@@ -1207,7 +1199,7 @@ eng_console_end(struct eng_run *r, const struct ms_error *e)
     else if (r->end == ENG_INTERRUPTED)
         eng_console(r, "WARN", "Interrupted by a shutdown");
     eng_console(r, r->end == ENG_FAILED ? "ERROR" : "INFO", "Execution %s in %.1f s",
-                eng_status_name(r->end), (double)(eng_us() - r->st.total_us) / 1e6);
+                eng_status_name(r->end), (double)(ms_time_mono_us() - r->st.total_us) / 1e6);
 }
 
 /* Record the terminal state. */
@@ -1281,7 +1273,7 @@ eng_init(struct eng_run *r, struct ms_store *s, const struct ms_execution *ex,
     r->last_renew_ms = ms_time_mono_ms();
     ms_eng_hash_bytes(ms_xxh3_128(eng_marker_text, sizeof(eng_marker_text) - 1), r->marker);
     ms_eng_log_init(&r->log, opts->log_dir, ex->sync_id, ex->id);
-    r->st.total_us = eng_us();
+    r->st.total_us = ms_time_mono_us();
 }
 
 enum ms_status
@@ -1313,7 +1305,7 @@ ms_engine_run(struct ms_store *s, const struct ms_execution *ex, const struct ms
     }
     if (final_status != NULL)
         *final_status = eng_status_name(r->end);
-    r->st.total_us = eng_us() - r->st.total_us;
+    r->st.total_us = ms_time_mono_us() - r->st.total_us;
     if (stats != NULL)
         *stats = r->st;
     eng_release(r);

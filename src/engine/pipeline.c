@@ -17,18 +17,11 @@
 #include <sys/prctl.h>
 #endif
 
+#include "core/time.h"
+
 #ifdef MS_TESTING
 _Atomic int64_t ms_eng_test_write_delay_ms;
 #endif
-
-static int64_t
-pl_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void
 pl_name(const char *name)
@@ -60,7 +53,7 @@ pl_spawn(pthread_t *t, void *(*fn)(void *), void *arg)
 static int64_t
 pl_read(struct ms_eng_reader *rd, struct ms_eng_batch *b)
 {
-    int64_t t = pl_us();
+    int64_t t = ms_time_mono_us();
 
     ms_arena_reset(b->rows.arena);
     b->rows.nrows = 0;
@@ -68,7 +61,7 @@ pl_read(struct ms_eng_reader *rd, struct ms_eng_batch *b)
     b->rows.cap = rd->cap;
     ms_error_clear(&b->err);
     b->st = rd->impl->read(rd->cx, &b->rows, &b->err);
-    return pl_us() - t;
+    return ms_time_mono_us() - t;
 }
 
 static bool
@@ -194,10 +187,10 @@ pl_write(struct ms_eng_writer *w, struct ms_ops *ops, enum ms_status *st, struct
         nanosleep(&ts, NULL);
     }
 #endif
-    t = pl_us();
+    t = ms_time_mono_us();
     ms_error_clear(err);
     *st = w->impl->write(w->cx, ops, err);
-    return pl_us() - t;
+    return ms_time_mono_us() - t;
 }
 
 /* Run each submitted job as it comes, until stop. */
