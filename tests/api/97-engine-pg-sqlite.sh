@@ -8,7 +8,8 @@
 # run 3 with no change writes nothing and commits no transaction to the target file. Record
 # logs (B5 URLs) match the counts; the console log has entries. A second sync reads a query
 # model into a table made by target.create in create mode: new rows are inserted, changed ones
-# are left alone, rows gone from the query stay.
+# are left alone, rows gone from the query stay. A replace sync keyed on a float8 column (values
+# kept as PostgreSQL's text) updates and deletes target rows by their exact float keys.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/api/lib.sh
 . tests/api/engine_lib.sh
@@ -111,5 +112,30 @@ eng_sq_dump "$DSTDB" "$VIP_SQ" "$T_DIR/vdst2"
 expect_same "$T_DIR/vwant2" "$T_DIR/vdst2" "query sync run 2: changed row 10 not updated, row 15 kept, 1503 added"
 eng_run "$SQ"
 expect_counts "completed 0 0 0 0 0 0" "query sync run 3: a changed row stays skipped in create mode"
+
+
+# --- a float8 identity (numbers kept as PostgreSQL's text), replace mode: update and delete by it
+eng_pg -d "$DB" -c "CREATE TABLE shop.readings (k float8 PRIMARY KEY, v text);
+    INSERT INTO shop.readings VALUES (0.1, 'a'), (-2.5, 'b'), (1e+100, 'c'), (3.14159, 'd'), (5e-324, 'e')" >/dev/null
+sqlite3 "$DSTDB" "CREATE TABLE readings (k REAL PRIMARY KEY, v TEXT)"
+eng_model MF "Readings" "$SRC" '{"table":"shop.readings"}' k
+eng_sync SF "$(jq -nc --arg m "$MF" --arg dst "$DST" \
+    '{name: "Readings", mode: "replace", target: {connection_id: $dst, object: "readings"},
+      identity: {source: {model_id: $m, field: "k"}, target: "k"},
+      fields: [{source: {model_id: $m, field: "v"}, target: "v"}], schedule: {frequency: "manual"}}')"
+# Each key compared as a value (SQLite and strtod read these literals to the same doubles).
+RD_SQ="SELECT count(*) || ':' || (SELECT group_concat(v, '') FROM (SELECT v FROM readings
+    WHERE k IN (-2.5, 5e-324, 0.1, 3.14159, 1e100) ORDER BY k)) FROM readings"
+eng_run "$SF"
+expect_counts "completed 5 5 0 0 0 0" "float key run 1 inserts the 5 rows"
+check '[ "$(sqlite3 "$DSTDB" "$RD_SQ")" = "5:beadc" ]' \
+    "float key run 1: exact keys and values ($(sqlite3 "$DSTDB" "$RD_SQ"))"
+eng_pg -d "$DB" -c "UPDATE shop.readings SET v = 'A' WHERE k = 0.1; DELETE FROM shop.readings WHERE k = 3.14159" >/dev/null
+eng_run "$SF"
+expect_counts "completed 2 0 1 0 1 0" "float key run 2 updates one row and deletes one, by their float keys"
+check '[ "$(sqlite3 "$DSTDB" "$RD_SQ")" = "4:beAc" ]' \
+    "float key run 2: the target holds the source ($(sqlite3 "$DSTDB" "$RD_SQ"))"
+eng_run "$SF"
+expect_counts "completed 0 0 0 0 0 0" "float key run 3 writes nothing"
 
 ms_finish
