@@ -668,25 +668,20 @@ Test(store_snap, query_plans)
               "%s", p);
 }
 
-/* Rows written by 0002 (table snapshots) move to snapshot_rows when 0003 runs. */
-Test(store_snap, migration_moves_the_old_rows)
+/* Apply the migrations up to version upto to a new database at path, by hand. */
+static sqlite3 *
+tn_old_db(const char *path, int upto)
 {
-    char path[200], *msg = NULL;
     sqlite3 *db = NULL;
-    struct ms_store *s = NULL;
-    struct tn_scan sc;
-    const char *text = NULL;
-    size_t len = 0;
-    uint8_t key[16];
+    char *msg = NULL;
 
-    snprintf(path, sizeof(path), "%s/old.db", tn.dir);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db,
                               "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name "
                               "TEXT NOT NULL, applied_at INTEGER NOT NULL)",
                               NULL, NULL, &msg),
                  SQLITE_OK, "%s", msg);
-    for (size_t i = 0; i < ms_migrations_count && ms_migrations[i].version <= 2; i++) {
+    for (size_t i = 0; i < ms_migrations_count && ms_migrations[i].version <= upto; i++) {
         char *rec = sqlite3_mprintf("INSERT INTO schema_migrations VALUES (%d, %Q, 1)",
                                     ms_migrations[i].version, ms_migrations[i].name);
 
@@ -701,24 +696,47 @@ Test(store_snap, migration_moves_the_old_rows)
                               "created_at, updated_at) VALUES ('c', 'o', 'c', 'sqlite', 1, 1);"
                               "INSERT INTO syncs (id, organization_id, name, active, mode, "
                               "target_connection_id, created_at, updated_at) VALUES ('y', 'o', "
-                              "'y', 1, 'replace', 'c', 1, 1);",
+                              "'y', 1, 'replace', 'c', 1, 1), ('z', 'o', 'z', 1, 'replace', 'c', "
+                              "1, 1);",
                               NULL, NULL, &msg),
                  SQLITE_OK, "%s", msg);
+    return db;
+}
+
+/* Run sql with key k, row version ver and text bound to ?1, ?2, ?3 (text NULL: SQL NULL). */
+static void
+tn_old_exec(sqlite3 *db, const char *sql, unsigned k, unsigned ver, const char *text)
+{
+    sqlite3_stmt *stmt = NULL;
+    uint8_t key[16], row[16];
+
+    tn_key(key, k);
+    tn_row(row, k, ver);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_blob(stmt, 1, key, 16, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(stmt, 2, row, 16, SQLITE_TRANSIENT);
+    if (text != NULL)
+        sqlite3_bind_text(stmt, 3, text, -1, SQLITE_TRANSIENT);
+    cr_assert_eq(sqlite3_step(stmt), SQLITE_DONE, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(stmt);
+}
+
+/* Rows written by 0002 (table snapshots) move to snapshot_rows when 0003 runs. */
+Test(store_snap, migration_moves_the_old_rows)
+{
+    char path[200];
+    sqlite3 *db;
+    struct ms_store *s = NULL;
+    struct tn_scan sc;
+    const char *text = NULL;
+    size_t len = 0;
+    uint8_t key[16];
+
+    snprintf(path, sizeof(path), "%s/old.db", tn.dir);
+    db = tn_old_db(path, 2);
     memset(tn.has, 0, sizeof(tn.has));
     for (unsigned k = 0; k < 20; k++) {
-        sqlite3_stmt *stmt = NULL;
-        uint8_t row[16];
-
-        tn_key(key, k);
-        tn_row(row, k, 1);
-        cr_assert_eq(
-            sqlite3_prepare_v2(db, "INSERT INTO snapshots VALUES ('y', ?, ?, ?)", -1, &stmt, NULL),
-            SQLITE_OK);
-        sqlite3_bind_blob(stmt, 1, key, 16, SQLITE_TRANSIENT);
-        sqlite3_bind_blob(stmt, 2, row, 16, SQLITE_TRANSIENT);
-        sqlite3_bind_text(stmt, 3, "old", 3, SQLITE_STATIC);
-        cr_assert_eq(sqlite3_step(stmt), SQLITE_DONE);
-        sqlite3_finalize(stmt);
+        tn_old_exec(db, "INSERT INTO snapshots VALUES ('y', ?, ?, ?)", k, 1, "old");
         tn.has[k] = true;
         tn.ver[k] = 1;
     }
@@ -1351,59 +1369,6 @@ Test(store_snap, a_rolled_back_fold_leaves_the_snapshot_as_it_was)
 }
 
 /* ---- the upgrade from migration 0003's tables ---- */
-
-/* Apply the migrations up to version upto to a new database at path, by hand. */
-static sqlite3 *
-tn_old_db(const char *path, int upto)
-{
-    sqlite3 *db = NULL;
-    char *msg = NULL;
-
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db,
-                              "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name "
-                              "TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-                              NULL, NULL, &msg),
-                 SQLITE_OK, "%s", msg);
-    for (size_t i = 0; i < ms_migrations_count && ms_migrations[i].version <= upto; i++) {
-        char *rec = sqlite3_mprintf("INSERT INTO schema_migrations VALUES (%d, %Q, 1)",
-                                    ms_migrations[i].version, ms_migrations[i].name);
-
-        cr_assert_eq(sqlite3_exec(db, ms_migrations[i].sql, NULL, NULL, &msg), SQLITE_OK, "%s",
-                     msg);
-        cr_assert_eq(sqlite3_exec(db, rec, NULL, NULL, &msg), SQLITE_OK, "%s", msg);
-        sqlite3_free(rec);
-    }
-    cr_assert_eq(sqlite3_exec(db,
-                              "INSERT INTO organizations VALUES ('o', 'o', 1);"
-                              "INSERT INTO connections (id, organization_id, name, type, "
-                              "created_at, updated_at) VALUES ('c', 'o', 'c', 'sqlite', 1, 1);"
-                              "INSERT INTO syncs (id, organization_id, name, active, mode, "
-                              "target_connection_id, created_at, updated_at) VALUES ('y', 'o', "
-                              "'y', 1, 'replace', 'c', 1, 1), ('z', 'o', 'z', 1, 'replace', 'c', "
-                              "1, 1);",
-                              NULL, NULL, &msg),
-                 SQLITE_OK, "%s", msg);
-    return db;
-}
-
-/* Run sql with key k, row version ver and text bound to ?1, ?2, ?3 (text NULL: SQL NULL). */
-static void
-tn_old_exec(sqlite3 *db, const char *sql, unsigned k, unsigned ver, const char *text)
-{
-    sqlite3_stmt *stmt = NULL;
-    uint8_t key[16], row[16];
-
-    tn_key(key, k);
-    tn_row(row, k, ver);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_bind_blob(stmt, 1, key, 16, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(stmt, 2, row, 16, SQLITE_TRANSIENT);
-    if (text != NULL)
-        sqlite3_bind_text(stmt, 3, text, -1, SQLITE_TRANSIENT);
-    cr_assert_eq(sqlite3_step(stmt), SQLITE_DONE, "%s", sqlite3_errmsg(db));
-    sqlite3_finalize(stmt);
-}
 
 /*
  * Replace the test's store with one at migration 0006 whose sync "y" has a snapshot in 0003's
