@@ -7,7 +7,8 @@
 # row's xmin/ctid as it was. Record logs fetched through their B5 URLs have as many lines as
 # the counts say, and the console log has entries. A second sync on the pair, updateOrCreate
 # with filters, filter_logic, an override, a constant field and override_fields, writes exactly
-# the rows the filters keep, with the overridden and constant values.
+# the rows the filters keep, with the overridden and constant values. `modelsync run --json`
+# then runs that sync in the foreground on the server's store (exit status, counts, stats).
 cd "$(dirname "$0")/../.." || exit 1
 . tests/api/lib.sh
 . tests/api/engine_lib.sh
@@ -123,5 +124,25 @@ eng_run "$SV"
 expect_counts "completed 1 0 0 1 0 0" "filtered run 2: only the changed kept row (leaving the filter deletes nothing)"
 check '[ "$(eng_pgq "$DB" "SELECT full_name, country FROM public.vip WHERE id = 2501")" = "(no name)|GB" ] && [ "$(eng_pgq "$DB" "SELECT count(*) FROM public.vip WHERE id = 8")" = 1 ]' \
     "filtered run 2: overrides applied to the change; the row that left the filter stays"
+
+
+# --- modelsync run: the same sync in the foreground, on the store the server is using
+sqlite3 "$SRCDB" "UPDATE customers SET name = 'From The CLI' WHERE id = 1;"
+"$MS_BIN" run "$SV" --data "$T_DIR/data" --json >"$T_DIR/run.json" 2>"$T_DIR/run.err"
+RC=$?
+RUN_OK=$(jq -r '.status == "completed" and .counts.upserts == 1 and .counts.total == 1
+    and .stats.rows_read > 0 and (.stats | has("read_us") and has("transform_us") and has("write_us")
+    and has("snapshot_us") and has("total_us") and has("read_wait_us") and has("write_wait_us"))' "$T_DIR/run.json")
+check '[ "$RC" = 0 ] && [ "$RUN_OK" = true ]' "run --json: exit 0, completed, one upsert, stats (rc $RC: $(cat "$T_DIR/run.json"))"
+check '[ "$(eng_pgq "$DB" "SELECT full_name FROM public.vip WHERE id = 1")" = "From The CLI" ]' \
+    "run --json wrote the changed row to the target"
+"$MS_BIN" run "$SV" --data "$T_DIR/data" --json >"$T_DIR/run.json" 2>"$T_DIR/run.err"
+check '[ "$(jq -r .counts.total "$T_DIR/run.json")" = 0 ]' "a second run --json writes nothing"
+"$MS_BIN" run --data "$T_DIR/data" >/dev/null 2>&1
+RC=$?
+check '[ "$RC" = 2 ]' "run without a sync is a usage error (exit $RC)"
+"$MS_BIN" run no-such-sync --data "$T_DIR/data" >/dev/null 2>"$T_DIR/run.err"
+RC=$?
+check '[ "$RC" = 1 ] && [ -s "$T_DIR/run.err" ]' "run of an unknown sync exits 1 with a message (exit $RC: $(cat "$T_DIR/run.err"))"
 
 ms_finish
