@@ -227,6 +227,12 @@ ms_eng_keyset_add(struct ms_eng_keyset *ks, uint64_t key)
     return true;
 }
 
+bool
+ms_eng_keyset_has(const struct ms_eng_keyset *ks, uint64_t key)
+{
+    return ks->cap > 0 && ks->k[ks_probe(ks, key)] == key;
+}
+
 void
 ms_eng_keyset_release(struct ms_eng_keyset *ks)
 {

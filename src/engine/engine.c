@@ -32,6 +32,7 @@
 #define ENG_RENEW_SLEEPING_MS 1000    /* lease renewals while waiting */
 #define ENG_EXEC_PAGE 50              /* executions per page when looking for a completed one */
 #define ENG_OPS_MAX 10000             /* bound on a destination's preferred write batch */
+#define ENG_GONE_WINDOW 65536         /* removed records whose key texts are read at a time */
 
 /* ms_engine_on_finish(): written by the scheduler's start and stop, read by every worker. */
 static void (*_Atomic eng_on_finish)(void);
@@ -90,7 +91,8 @@ struct eng_run {
     struct ms_arena *batch; /* the read batch being transformed (the reader's) */
     struct ms_eng_plan p;
     struct ms_eng_index ix;
-    struct ms_eng_keyset fresh; /* keys met this run that the snapshot does not hold */
+    struct ms_eng_keyset fresh;  /* keys met this run that the snapshot does not hold */
+    struct ms_eng_keyset unseen; /* while looking for removed records: the unseen prefixes */
     struct ms_eng_enc enc;
     struct ms_eng_log log;
     struct ms_cx *src, *dst;
@@ -110,6 +112,9 @@ struct eng_run {
     size_t nop;
     uint8_t (*gone)[16]; /* keys of records gone from the model (owned) */
     size_t ngone, gone_cap;
+    const char **gone_text;      /* [ENG_GONE_WINDOW] (owned): key texts of a window of them */
+    size_t *gone_len;            /* [ENG_GONE_WINDOW] (owned) */
+    struct ms_arena *gone_arena; /* owned: those texts */
     struct ms_counts c;
     struct ms_engine_stats st;
     size_t batch_rows;
@@ -865,12 +870,13 @@ static enum ms_status
 eng_gone_cb(void *ud, const uint8_t key[16], const uint8_t row[16])
 {
     struct eng_run *r = ud;
+    uint64_t p = ms_eng_prefix(key);
     size_t slot;
 
     (void)row;
-    if (memcmp(key, r->marker, 16) == 0)
+    if (!ms_eng_keyset_has(&r->unseen, p) || memcmp(key, r->marker, 16) == 0)
         return MS_OK;
-    slot = ms_eng_index_find(&r->ix, ms_eng_prefix(key));
+    slot = ms_eng_index_find(&r->ix, p);
     if (slot == MS_ENG_NOT_FOUND || ms_eng_index_mark(&r->ix, slot))
         return MS_OK;
     if (r->ngone == r->gone_cap) {
@@ -883,7 +889,9 @@ eng_gone_cb(void *ud, const uint8_t key[16], const uint8_t row[16])
 
 /*
  * The full keys of the snapshot's records this run did not see. The index keeps only key
- * prefixes, so they come from a second scan of the snapshot, done only when some are missing.
+ * prefixes, so they come from a second scan of the snapshot, done only when some are missing;
+ * the scan checks each key against the set of unseen prefixes, which is small and stays in the
+ * cache, rather than against the index.
  */
 static enum ms_status
 eng_collect_gone(struct eng_run *r, struct ms_error *err)
@@ -892,8 +900,15 @@ eng_collect_gone(struct eng_run *r, struct ms_error *err)
     enum ms_status st = MS_OK;
 
     r->ngone = 0;
-    if (r->ix.nseen < r->ix.n)
+    if (r->ix.nseen < r->ix.n) {
+        struct ms_eng_slot sl;
+        size_t pos = 0;
+
+        while (ms_eng_index_next_gone(&r->ix, &pos, &sl))
+            ms_eng_keyset_add(&r->unseen, sl.key);
         st = ms_store_snap_load(r->s, r->ex->sync_id, eng_gone_cb, r, err);
+        ms_eng_keyset_release(&r->unseen);
+    }
     r->st.snapshot_us += ms_time_mono_us() - t;
     if (st != MS_OK)
         return eng_fail(r, st, err, "cannot scan the snapshot for removed records");
@@ -935,9 +950,8 @@ eng_typed_key(const char *type, const char *t, size_t n, struct ms_value *v)
 }
 
 /*
- * Fold the snapshot's change log (store.h snap_compact) at the end of a run, and before the
- * key-text lookups of deletes, which it makes cheap. It never changes what the snapshot says,
- * so a failure costs only speed: a warning, and the next run folds.
+ * Compact the snapshot's runs (store.h snap_compact) at the end of a run. It never changes
+ * what the snapshot says, so a failure costs only speed: a warning, and the next run compacts.
  */
 static void
 eng_compact(struct eng_run *r)
@@ -951,42 +965,44 @@ eng_compact(struct eng_run *r)
         eng_console(r, "WARN", "Could not compact the snapshot (%s); the next run will", e.msg);
 }
 
-/* replace with identity: delete from the target what is gone from the model. */
+/*
+ * replace with identity: delete from the target what is gone from the model. The key texts
+ * come from the store a window of keys at a time (one forward pass over the runs each, since
+ * the keys are in order); eng_push_op copies each into the buffer its op goes in.
+ */
 static enum ms_status
 eng_deletes(struct eng_run *r, struct ms_error *err)
 {
-    enum ms_status st;
+    enum ms_status st = eng_collect_gone(r, err);
 
-    if (r->ix.nseen < r->ix.n)
-        eng_compact(r);
-    st = eng_collect_gone(r, err);
+    if (st == MS_OK && r->ngone > 0 && r->gone_text == NULL) {
+        r->gone_text = ms_xcalloc(ENG_GONE_WINDOW, sizeof(*r->gone_text));
+        r->gone_len = ms_xcalloc(ENG_GONE_WINDOW, sizeof(*r->gone_len));
+        r->gone_arena = ms_arena_new();
+    }
+    for (size_t i = 0, m; st == MS_OK && i < r->ngone && r->quota != 0; i += m) {
+        int64_t t = ms_time_mono_us();
 
-    for (size_t i = 0; st == MS_OK && i < r->ngone && r->quota != 0; i++) {
-        struct eng_key k = {.len = 0};
-        struct ms_value key;
-        const char *text = NULL;
-        int64_t t;
-
-        if (i > 0 && i % r->batch_rows == 0 && (st = eng_tick(r, err)) != MS_OK)
-            break;
-        /* Flushed first, so that the key text goes into the buffer the op is queued in. */
-        if (r->fill->nop == r->cap && (st = eng_flush(r, err)) != MS_OK)
-            break;
-        t = ms_time_mono_us();
-        st = ms_store_snap_key_text(r->s, r->fill->opa, r->ex->sync_id, r->gone[i], &text, &k.len,
-                                    err);
+        m = r->ngone - i < ENG_GONE_WINDOW ? r->ngone - i : ENG_GONE_WINDOW;
+        ms_arena_reset(r->gone_arena);
+        st = ms_store_snap_key_texts(r->s, r->gone_arena, r->ex->sync_id, r->gone[i], m,
+                                     r->gone_text, r->gone_len, err);
         r->st.snapshot_us += ms_time_mono_us() - t;
-        if (st == MS_ENOTFOUND) {
-            st = MS_OK;
-            continue;
-        }
         if (st != MS_OK)
-            return eng_fail(r, st, err, "cannot read a removed record's key");
-        eng_typed_key(r->p.id_type, text, k.len, &key);
-        k.val = &key;
-        k.text = text;
-        memcpy(k.key, r->gone[i], 16);
-        st = eng_push_op(r, MS_OP_DELETE, NULL, &k, true, true, err);
+            return eng_fail(r, st, err, "cannot read the removed records' keys");
+        for (size_t j = 0; j < m && st == MS_OK && r->quota != 0; j++) {
+            struct eng_key k = {.len = r->gone_len[j], .text = r->gone_text[j]};
+            struct ms_value key;
+
+            if (j > 0 && j % r->batch_rows == 0 && (st = eng_tick(r, err)) != MS_OK)
+                break;
+            if (k.text == NULL)
+                continue;
+            eng_typed_key(r->p.id_type, k.text, k.len, &key);
+            k.val = &key;
+            memcpy(k.key, r->gone[i + j], 16);
+            st = eng_push_op(r, MS_OP_DELETE, NULL, &k, true, true, err);
+        }
     }
     return st;
 }
@@ -1252,6 +1268,9 @@ eng_release(struct eng_run *r)
         ms_arena_free(r->buf[i].opa);
     }
     free(r->gone);
+    free(r->gone_text);
+    free(r->gone_len);
+    ms_arena_free(r->gone_arena);
     ms_arena_free(r->head);
     ms_arena_free(r->run);
 }

@@ -299,6 +299,7 @@ struct ms_eng_keyset {
 
 /* Add key; false when it was already there. */
 bool ms_eng_keyset_add(struct ms_eng_keyset *ks, uint64_t key);
+bool ms_eng_keyset_has(const struct ms_eng_keyset *ks, uint64_t key);
 void ms_eng_keyset_release(struct ms_eng_keyset *ks);
 
 /* ---- recordlog.c: <log_dir>/<sync_id>/<execution_id>/<type>.jsonl ---- */

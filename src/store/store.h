@@ -317,16 +317,21 @@ struct ms_store_ops {
                                  const struct ms_snap_change *c, size_t n, const char *exec_id,
                                  const struct ms_counts *counts, struct ms_error *err);
     enum ms_status (*snap_clear)(struct ms_store *s, const char *sync_id, struct ms_error *err);
-    /* The identity text stored with a snapshot key (MS_ENOTFOUND when absent). */
-    enum ms_status (*snap_key_text)(struct ms_store *s, struct ms_arena *a, const char *sync_id,
-                                    const uint8_t key[16], const char **text, size_t *len,
-                                    struct ms_error *err);
+    /*
+     * The identity texts stored with the n snapshot keys at keys (16 bytes each, back to
+     * back), copied into a and NUL-terminated: texts[i] NULL (lens[i] 0) when key i is absent
+     * or has no text. One read of the snapshot for all of them, cheapest with the keys in
+     * increasing byte order.
+     */
+    enum ms_status (*snap_key_texts)(struct ms_store *s, struct ms_arena *a, const char *sync_id,
+                                     const uint8_t *keys, size_t n, const char **texts,
+                                     size_t *lens, struct ms_error *err);
     /*
      * Reorganize the sync's snapshot storage so that later snap_load, snap_count and
-     * snap_key_text calls are cheap; what they return is the same before and after, whatever
+     * snap_key_texts calls are cheap; what they return is the same before and after, whatever
      * happens (one transaction, nested in the caller's if any). snap_apply keeps its cost low
      * by deferring work to this call: run it once a run's changes are applied (and before many
-     * snap_key_text lookups). MS_OK with nothing to do, also for an unknown sync.
+     * snap_key_texts lookups). MS_OK with nothing to do, also for an unknown sync.
      */
     enum ms_status (*snap_compact)(struct ms_store *s, const char *sync_id, struct ms_error *err);
 
@@ -372,6 +377,18 @@ struct ms_store {
  * Does not migrate. Close with ms_store_close().
  */
 enum ms_status ms_store_open(const char *url, struct ms_store **out, struct ms_error *err);
+
+/* The identity text of one snapshot key (snap_key_texts); MS_ENOTFOUND without one. */
+static inline enum ms_status
+ms_store_snap_key_text(struct ms_store *s, struct ms_arena *a, const char *sync_id,
+                       const uint8_t key[16], const char **text, size_t *len, struct ms_error *err)
+{
+    enum ms_status st = s->ops->snap_key_texts(s, a, sync_id, key, 1, text, len, err);
+
+    if (st == MS_OK && *text == NULL)
+        st = ms_fail(err, MS_ENOTFOUND, "no snapshot key text for this record of sync %s", sync_id);
+    return st;
+}
 
 static inline void
 ms_store_close(struct ms_store *s)
@@ -433,7 +450,7 @@ ms_store_close(struct ms_store *s)
 #define ms_store_snap_count(s, ...) MS_STORE_CALL(s, snap_count, __VA_ARGS__)
 #define ms_store_snap_apply(s, ...) MS_STORE_CALL(s, snap_apply, __VA_ARGS__)
 #define ms_store_snap_clear(s, ...) MS_STORE_CALL(s, snap_clear, __VA_ARGS__)
-#define ms_store_snap_key_text(s, ...) MS_STORE_CALL(s, snap_key_text, __VA_ARGS__)
+#define ms_store_snap_key_texts(s, ...) MS_STORE_CALL(s, snap_key_texts, __VA_ARGS__)
 #define ms_store_snap_compact(s, ...) MS_STORE_CALL(s, snap_compact, __VA_ARGS__)
 #define ms_store_idem_begin(s, ...) MS_STORE_CALL(s, idem_begin, __VA_ARGS__)
 #define ms_store_idem_finish(s, ...) MS_STORE_CALL(s, idem_finish, __VA_ARGS__)

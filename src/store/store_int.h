@@ -91,19 +91,19 @@ enum sq_stmt_id {
     SQ_LOG_APPEND = SQ_EXEC_LIST + 8,
     SQ_LOG_AFTER,
     SQ_LOG_TAIL,
-    SQ_SNAP_LOAD,       /* the folded chunks, in key order */
-    SQ_SNAP_INFO,       /* the sync's snapshot_syncs row and its number of runs */
-    SQ_SNAP_SYNC,       /* create the sync's snapshot_syncs row */
-    SQ_SNAP_RUN_PUT,    /* a new run */
-    SQ_SNAP_RUN_IDS,    /* the sync's runs, oldest first */
-    SQ_SNAP_RUN_FIND,   /* the runs whose key range holds a key, newest first */
-    SQ_SNAP_RUNS_DROP,  /* fold: delete the folded runs */
-    SQ_SNAP_CHUNK_LIST, /* fold: the chunks, in key order, without their bodies */
-    SQ_SNAP_CHUNK_GET,  /* fold: one chunk's body */
-    SQ_SNAP_CHUNK_FIND, /* key text: the sync, its runs and the chunk that would hold a key */
-    SQ_SNAP_CHUNK_PUT,  /* a new chunk */
-    SQ_SNAP_CHUNK_DEL,  /* fold: delete a rewritten chunk */
-    SQ_SNAP_SET_FOLDED, /* the folded count (and format) */
+    SQ_SNAP_LOAD,         /* the folded chunks, in key order */
+    SQ_SNAP_INFO,         /* the sync's snapshot_syncs row and its number of runs */
+    SQ_SNAP_SYNC,         /* create the sync's snapshot_syncs row */
+    SQ_SNAP_RUN_PUT,      /* a new run */
+    SQ_SNAP_RUN_IDS,      /* the sync's runs, oldest first */
+    SQ_SNAP_RUNS_DROP,    /* fold: delete the folded runs */
+    SQ_SNAP_RUNS_DROP_TO, /* merge: delete the merged runs */
+    SQ_SNAP_CHUNK_LIST,   /* fold: the chunks, in key order, without their bodies */
+    SQ_SNAP_CHUNK_GET,    /* fold: one chunk's body */
+    SQ_SNAP_CHUNK_FIND,   /* key text: the sync, its runs and the chunk that would hold a key */
+    SQ_SNAP_CHUNK_PUT,    /* a new chunk */
+    SQ_SNAP_CHUNK_DEL,    /* fold: delete a rewritten chunk */
+    SQ_SNAP_SET_FOLDED,   /* the folded count (and format) */
     SQ_SNAP_READ_BEGIN,
     SQ_SNAP_READ_END,
     SQ_SNAP_CLEAR,
@@ -366,9 +366,9 @@ enum ms_status ms_store_sq_snap_apply(struct ms_store *base, const char *sync_id
                                       const struct ms_counts *counts, struct ms_error *err);
 enum ms_status ms_store_sq_snap_clear(struct ms_store *base, const char *sync_id,
                                       struct ms_error *err);
-enum ms_status ms_store_sq_snap_key_text(struct ms_store *base, struct ms_arena *a,
-                                         const char *sync_id, const uint8_t key[16],
-                                         const char **text, size_t *len, struct ms_error *err);
+enum ms_status ms_store_sq_snap_key_texts(struct ms_store *base, struct ms_arena *a,
+                                          const char *sync_id, const uint8_t *keys, size_t n,
+                                          const char **texts, size_t *lens, struct ms_error *err);
 enum ms_status ms_store_sq_snap_compact(struct ms_store *base, const char *sync_id,
                                         struct ms_error *err);
 
@@ -516,6 +516,8 @@ const char *ms_store_sq_snap_sql(enum sq_stmt_id id);
 extern size_t ms_store_sq_snap_chunk_max;
 /* Bytes at which a run's blob stops growing (default 64 MiB): tests lower it to split runs. */
 extern size_t ms_store_sq_snap_run_bytes;
+/* snap_compact folds when the runs hold 1/this of the chunks' entries (default 4); 0: always. */
+extern unsigned ms_store_sq_snap_fold_share;
 /* The bytes a merge of runs holds (its structs and windows), to check that it stays bounded. */
 size_t ms_store_sq_runs_mem(const struct snap_runs *m);
 /* The SQL of the sync_list statement with the optional terms in mask (SQ_LIST_*). */

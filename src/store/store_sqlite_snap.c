@@ -3,9 +3,11 @@
  * the target acknowledged, its row hash and the identity as text. Each snap_apply adds one run
  * (its changes sorted by key, one blob row of snapshot_deltas) in the transaction that stores
  * the execution's counts; readers merge the runs over the folded chunks (snapshot_chunks,
- * ~1,000 sorted entries per blob), the newest run winning per key; snap_compact folds the runs
- * into the chunks they touch. Blob layout and run merge: store_sqlite_snapblob.c. Migration
- * 0007, docs/internals/STORE.md "Snapshot persistence". Same thread rules as store_sqlite.c.
+ * ~1,000 sorted entries per blob), the newest run winning per key; snap_compact merges the
+ * runs into one (the delta) and, once that holds a quarter as many entries as the chunks,
+ * folds it into the chunks it touches. Blob layout and run merge: store_sqlite_snapblob.c.
+ * Migration 0007, docs/internals/STORE.md "Snapshot persistence". Same thread rules as
+ * store_sqlite.c.
  */
 #include "store/store_int.h"
 
@@ -31,6 +33,19 @@ size_t ms_store_sq_snap_run_bytes = (size_t)64 << 20;
 #else
 #define SNAP_RUN_BYTES ((size_t)64 << 20)
 #endif
+/*
+ * snap_compact folds the runs into the chunks once they hold at least 1/SNAP_FOLD_SHARE as
+ * many entries as the chunks; below that it only merges them into one run (the delta), so a
+ * run's persistence costs in proportion to its changes, not to the snapshot's size. 0: always
+ * fold (tests).
+ */
+#define SNAP_FOLD_SHARE 4
+#ifdef MS_TESTING
+unsigned ms_store_sq_snap_fold_share = SNAP_FOLD_SHARE;
+#define SNAP_FOLD_SHARE_OF ms_store_sq_snap_fold_share
+#else
+#define SNAP_FOLD_SHARE_OF SNAP_FOLD_SHARE
+#endif
 /* one key text; source values are capped far below (connector.h, MS_MAX_VALUE_BYTES) */
 #define SNAP_TEXT_MAX ((size_t)64 << 20)
 
@@ -40,16 +55,17 @@ static const char *const snap_sql[] = {
     [SQ_SNAP_LOAD - SQ_SNAP_LOAD] =
         "SELECT first_key, n, body FROM snapshot_chunks WHERE snap = ?1 ORDER BY first_key",
     [SQ_SNAP_INFO - SQ_SNAP_LOAD] =
-        "SELECT id, format, folded, (SELECT count(*) FROM snapshot_deltas WHERE snap = y.id) "
+        "SELECT id, format, folded, (SELECT count(*) FROM snapshot_deltas WHERE snap = y.id), "
+        "(SELECT coalesce(sum(n), 0) FROM snapshot_deltas WHERE snap = y.id) "
         "FROM snapshot_syncs AS y WHERE sync_id = ?1",
     [SQ_SNAP_SYNC - SQ_SNAP_LOAD] = "INSERT INTO snapshot_syncs (sync_id, format) VALUES (?1, 1) "
                                     "ON CONFLICT (sync_id) DO NOTHING",
     [SQ_SNAP_RUN_PUT - SQ_SNAP_LOAD] = "INSERT INTO snapshot_deltas (snap, n, dels, min_key, "
                                        "max_key, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [SQ_SNAP_RUN_IDS - SQ_SNAP_LOAD] = "SELECT id FROM snapshot_deltas WHERE snap = ?1 ORDER BY id",
-    [SQ_SNAP_RUN_FIND - SQ_SNAP_LOAD] = "SELECT id FROM snapshot_deltas WHERE snap = ?1 AND "
-                                        "min_key <= ?2 AND max_key >= ?2 ORDER BY id DESC",
     [SQ_SNAP_RUNS_DROP - SQ_SNAP_LOAD] = "DELETE FROM snapshot_deltas WHERE snap = ?1",
+    [SQ_SNAP_RUNS_DROP_TO - SQ_SNAP_LOAD] =
+        "DELETE FROM snapshot_deltas WHERE snap = ?1 AND id <= ?2",
     [SQ_SNAP_CHUNK_LIST - SQ_SNAP_LOAD] =
         "SELECT id, first_key, n FROM snapshot_chunks WHERE snap = ?1 ORDER BY first_key",
     [SQ_SNAP_CHUNK_GET - SQ_SNAP_LOAD] = "SELECT body FROM snapshot_chunks WHERE id = ?1",
@@ -210,6 +226,7 @@ struct snap_info {
     int64_t format; /* 0: still in 0003's tables; 1: chunks and runs */
     int64_t folded; /* keys in the folded chunks */
     int64_t runs;   /* runs not folded yet (with a key: 1 when there are any) */
+    int64_t run_n;  /* without a key: the entries of those runs */
     int64_t chunk;  /* with a key: the chunk that would hold it, 0 when none would */
 };
 
@@ -236,7 +253,10 @@ snap_info(struct store_sqlite *s, const char *sync_id, const uint8_t *key, struc
         inf->format = ms_store_sq_col_i64(stmt, 1);
         inf->folded = ms_store_sq_col_i64(stmt, 2);
         inf->runs = ms_store_sq_col_i64(stmt, 3);
-        inf->chunk = key != NULL ? ms_store_sq_col_i64(stmt, 4) : 0;
+        if (key != NULL)
+            inf->chunk = ms_store_sq_col_i64(stmt, 4);
+        else
+            inf->run_n = ms_store_sq_col_i64(stmt, 4);
     }
     ms_store_sq_done(stmt);
     return st;
@@ -1116,10 +1136,89 @@ snap_fold(struct store_sqlite *s, const char *sync_id, int64_t snap, struct ms_e
     return st;
 }
 
+/* ---- compact: the runs merged into one ---- */
+
 /*
- * A fold changes how the snapshot is stored, never what it says, so it is safe at any time.
- * The first look is outside the write lock (nothing to do is the common case); the sync is
- * looked at again under it, since another handle may have appended or folded in between.
+ * Merge the runs ids[0, n) into one (several when it passes SNAP_RUN_BYTES: their keys are
+ * distinct), keeping the deletes, since the chunks may hold those keys; then delete them. The
+ * new rows take larger ids than the runs they replace, and later applies larger ones still.
+ */
+static enum ms_status
+snap_merge_runs(struct store_sqlite *s, const char *sync_id, int64_t snap, const int64_t *ids,
+                size_t n, struct ms_error *err)
+{
+    struct snap_runs *runs = NULL;
+    struct snapblob_builder b;
+    const struct snap_ent *e;
+    enum ms_status st = ms_store_sq_runs_open(s, sync_id, ids, n, true, &runs, err);
+
+    ms_store_snapblob_init(&b);
+    while (st == MS_OK) {
+        const char *text = NULL;
+        size_t len = 0;
+
+        if ((e = ms_store_sq_runs_cur(runs, &text, &len)) == NULL)
+            break;
+        if (!e->text)
+            len = 0;
+        if (b.n > 0 && ms_store_snapblob_size(&b) + MS_SNAPBLOB_ENTRY + len > SNAP_RUN_BYTES)
+            st = snap_run_put(s, snap, &b, err);
+        if (st != MS_OK)
+            break;
+        ms_store_snapblob_add(&b, e->key, e->row, e->del, e->text ? text : NULL, len);
+        st = ms_store_sq_runs_next(runs, err);
+    }
+    ms_store_sq_runs_free(runs); /* closes the blob handles before their rows go */
+    if (st == MS_OK && b.n > 0)
+        st = snap_run_put(s, snap, &b, err);
+    ms_store_snapblob_release(&b);
+    if (st == MS_OK) {
+        sqlite3_stmt *stmt = NULL;
+        struct sq_bind bd;
+
+        st = snap_open_id(s, SQ_SNAP_RUNS_DROP_TO, snap, &stmt, &bd, err);
+        if (st == MS_OK) {
+            ms_store_sq_i64(&bd, ids[n - 1]);
+            st = ms_store_sq_run(s, &bd, "snapshot compact", err);
+        }
+    }
+    return st;
+}
+
+/* Merge the sync's runs into one, when there are several. */
+static enum ms_status
+snap_merge(struct store_sqlite *s, const char *sync_id, int64_t snap, struct ms_error *err)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+    enum ms_status st = snap_run_ids(s, snap, &ids, &n, err);
+
+    if (st == MS_OK && n > 1)
+        st = snap_merge_runs(s, sync_id, snap, ids, n, err);
+    free(ids);
+    return st;
+}
+
+/* Whether the runs are large enough, against the chunks, to be folded into them. */
+static bool
+snap_fold_due(const struct snap_info *inf)
+{
+    return SNAP_FOLD_SHARE_OF == 0 || inf->run_n * (int64_t)SNAP_FOLD_SHARE_OF >= inf->folded;
+}
+
+/* Whether compact has anything to do: runs to fold, or several runs to merge into one. */
+static bool
+snap_compact_due(const struct snap_info *inf)
+{
+    return inf->found &&
+           (inf->format == 0 || inf->runs > 1 || (inf->runs == 1 && snap_fold_due(inf)));
+}
+
+/*
+ * A fold or a merge changes how the snapshot is stored, never what it says, so it is safe at
+ * any time. The first look is outside the write lock (nothing to do is the common case); the
+ * sync is looked at again under it, since another handle may have appended or folded in
+ * between.
  */
 enum ms_status
 ms_store_sq_snap_compact(struct ms_store *base, const char *sync_id, struct ms_error *err)
@@ -1128,7 +1227,7 @@ ms_store_sq_snap_compact(struct ms_store *base, const char *sync_id, struct ms_e
     struct snap_info inf;
     enum ms_status st = snap_info(s, sync_id, NULL, &inf, err);
 
-    if (st != MS_OK || !inf.found || (inf.format != 0 && inf.runs == 0))
+    if (st != MS_OK || !snap_compact_due(&inf))
         return st;
     if ((st = ms_store_sq_begin(s, err)) != MS_OK)
         return st;
@@ -1137,7 +1236,8 @@ ms_store_sq_snap_compact(struct ms_store *base, const char *sync_id, struct ms_e
         (st = snap_upgrade(s, sync_id, err)) == MS_OK)
         st = snap_info(s, sync_id, NULL, &inf, err);
     if (st == MS_OK && inf.found && inf.runs > 0)
-        st = snap_fold(s, sync_id, inf.id, err);
+        st = snap_fold_due(&inf) ? snap_fold(s, sync_id, inf.id, err)
+                                 : snap_merge(s, sync_id, inf.id, err);
     if (st == MS_OK)
         return ms_store_sq_commit(s, err);
     ms_store_sq_rollback(s);
@@ -1146,10 +1246,14 @@ ms_store_sq_snap_compact(struct ms_store *base, const char *sync_id, struct ms_e
 
 /* ---- key text ---- */
 
-/* A blob handle that key-text lookups move from row to row. */
+/*
+ * A blob handle that key-text lookups move from row to row of one table. Staying on a row keeps
+ * SQLite's list of its overflow pages, so reads anywhere in a large run cost no chain walk.
+ */
 struct snap_blob {
     struct store_sqlite *s;
     sqlite3_blob *h; /* owned; NULL until the first row */
+    int64_t id;      /* the row h is on */
     const char *table;
 };
 
@@ -1166,12 +1270,13 @@ snap_blob_read(void *ud, void *dst, size_t n, size_t off, struct ms_error *err)
 static enum ms_status
 snap_blob_seek(struct snap_blob *bl, int64_t id, struct ms_error *err)
 {
-    int rc;
+    int rc = SQLITE_OK;
 
-    if (bl->h != NULL)
-        rc = sqlite3_blob_reopen(bl->h, id);
-    else
+    if (bl->h == NULL)
         rc = sqlite3_blob_open(bl->s->db, "main", bl->table, "body", id, 0, &bl->h);
+    else if (bl->id != id)
+        rc = sqlite3_blob_reopen(bl->h, id);
+    bl->id = rc == SQLITE_OK ? id : 0;
     return rc == SQLITE_OK ? MS_OK : ms_store_sq_fail(bl->s, err, rc, "snapshot key text");
 }
 
@@ -1197,38 +1302,16 @@ snap_blob_find(struct snap_blob *bl, const char *sync_id, int64_t id, const uint
                                   err);
 }
 
-/* The newest run holding key, if any: the runs whose key range holds it, newest first. */
+/* Look key up in the folded chunk that would hold it, if any. */
 static enum ms_status
-snap_text_runs(struct store_sqlite *s, struct snap_blob *bl, const char *sync_id, int64_t snap,
-               const uint8_t key[16], struct snap_hit *hit, struct ms_error *err)
+snap_text_chunk(struct snap_blob *bl, const char *sync_id, const uint8_t key[16],
+                struct snap_hit *hit, struct ms_error *err)
 {
-    sqlite3_stmt *stmt = NULL;
-    struct sq_bind b;
-    bool row = false;
-    enum ms_status st = snap_open_id(s, SQ_SNAP_RUN_FIND, snap, &stmt, &b, err);
+    struct snap_info inf;
+    enum ms_status st = snap_info(bl->s, sync_id, key, &inf, err);
 
-    if (st != MS_OK)
-        return st;
-    ms_store_sq_blob(&b, key, SNAP_HASH_LEN);
-    for (st = ms_store_sq_step(s, &b, "snapshot key text", &row, err); st == MS_OK && row;
-         st = ms_store_sq_step(s, &b, "snapshot key text", &row, err))
-        if ((st = snap_blob_find(bl, sync_id, ms_store_sq_col_i64(stmt, 0), key, hit, err)) !=
-                MS_OK ||
-            hit->found)
-            break;
-    ms_store_sq_done(stmt);
-    return st;
-}
-
-/* Look key up in the folded chunk that would hold it (inf->chunk, from snap_info), if any. */
-static enum ms_status
-snap_text_chunk(struct snap_blob *bl, const char *sync_id, const struct snap_info *inf,
-                const uint8_t key[16], struct snap_hit *hit, struct ms_error *err)
-{
-    enum ms_status st = MS_OK;
-
-    if (inf->chunk != 0)
-        st = snap_blob_find(bl, sync_id, inf->chunk, key, hit, err);
+    if (st == MS_OK && inf.chunk != 0)
+        st = snap_blob_find(bl, sync_id, inf.chunk, key, hit, err);
     if (st == MS_OK && hit->found && hit->e.del)
         st = ms_store_snapblob_damaged(sync_id, "a delete in a folded chunk", err);
     return st;
@@ -1252,50 +1335,98 @@ snap_text_copy(struct snap_blob *bl, const struct snap_hit *hit, struct ms_arena
     return st;
 }
 
-/* Newest run first, then the folded chunk: a few small blob reads each. */
+/*
+ * A batch of lookups: the merge of the runs, which keys in increasing order walk forward once
+ * (a key below the previous one opens it again), and a handle on the folded chunks.
+ */
+struct snap_texts {
+    struct store_sqlite *s;
+    const char *sync_id;
+    const struct snap_info *inf;
+    struct snap_runs *runs;      /* owned; NULL until the first lookup */
+    uint8_t last[SNAP_HASH_LEN]; /* the key of the previous lookup */
+    struct snap_blob chunk;
+};
+
+/* The runs' newest change of key, if any, in *e, its text copied into a (*text, *len). */
 static enum ms_status
-snap_text_find(struct store_sqlite *s, struct snap_blob *bl, const char *sync_id,
-               const struct snap_info *inf, const uint8_t key[16], struct snap_hit *hit,
-               struct ms_error *err)
+snap_text_runs(struct snap_texts *t, struct ms_arena *a, const uint8_t key[16], bool *found,
+               const char **text, size_t *len, struct ms_error *err)
 {
+    const struct snap_ent *e = NULL;
+    const char *p = NULL;
+    size_t n = 0;
     enum ms_status st = MS_OK;
 
-    memset(hit, 0, sizeof(*hit));
-    if (inf->runs > 0) {
-        bl->table = "snapshot_deltas";
-        st = snap_text_runs(s, bl, sync_id, inf->id, key, hit, err);
+    *found = false;
+    if (t->runs != NULL && memcmp(key, t->last, SNAP_HASH_LEN) < 0) {
+        ms_store_sq_runs_free(t->runs);
+        t->runs = NULL;
     }
-    if (st == MS_OK && !hit->found) {
-        sqlite3_blob_close(bl->h); /* a handle stays on its table */
-        bl->h = NULL;
-        bl->table = "snapshot_chunks";
-        st = snap_text_chunk(bl, sync_id, inf, key, hit, err);
+    if (t->runs == NULL)
+        st = snap_runs_open(t->s, t->sync_id, t->inf->id, true, &t->runs, err);
+    memcpy(t->last, key, SNAP_HASH_LEN);
+    while (st == MS_OK && (e = ms_store_sq_runs_cur(t->runs, &p, &n)) != NULL &&
+           memcmp(e->key, key, SNAP_HASH_LEN) < 0)
+        st = ms_store_sq_runs_next(t->runs, err);
+    if (st != MS_OK || e == NULL || memcmp(e->key, key, SNAP_HASH_LEN) != 0)
+        return st;
+    *found = true;
+    if (!e->del && e->text) {
+        char *copy = ms_arena_alloc(a, n + 1);
+
+        if (n > 0)
+            memcpy(copy, p, n);
+        copy[n] = '\0';
+        *text = copy;
+        *len = n;
     }
+    return MS_OK;
+}
+
+/* The newest change of key: in the runs, else in the folded chunk that would hold it. */
+static enum ms_status
+snap_text_one(struct snap_texts *t, struct ms_arena *a, const uint8_t key[16], const char **text,
+              size_t *len, struct ms_error *err)
+{
+    struct snap_hit hit = {.found = false};
+    bool found = false;
+    enum ms_status st = MS_OK;
+
+    *text = NULL;
+    *len = 0;
+    if (t->inf->runs > 0 &&
+        ((st = snap_text_runs(t, a, key, &found, text, len, err)) != MS_OK || found))
+        return st;
+    st = snap_text_chunk(&t->chunk, t->sync_id, key, &hit, err);
+    if (st == MS_OK && hit.found && hit.e.text)
+        st = snap_text_copy(&t->chunk, &hit, a, text, len, err);
     return st;
 }
 
-/* The text is copied into a and NUL-terminated; *len excludes the NUL. */
+/* One read transaction for all the keys; the texts are copied into a. */
 enum ms_status
-ms_store_sq_snap_key_text(struct ms_store *base, struct ms_arena *a, const char *sync_id,
-                          const uint8_t key[16], const char **text, size_t *len,
-                          struct ms_error *err)
+ms_store_sq_snap_key_texts(struct ms_store *base, struct ms_arena *a, const char *sync_id,
+                           const uint8_t *keys, size_t n, const char **texts, size_t *lens,
+                           struct ms_error *err)
 {
     struct store_sqlite *s = (struct store_sqlite *)base;
-    struct snap_blob bl = {.s = s};
     struct snap_info inf;
-    struct snap_hit hit = {.found = false};
+    struct snap_texts t = {
+        .s = s, .sync_id = sync_id, .inf = &inf, .chunk = {.s = s, .table = "snapshot_chunks"}};
     bool began = false;
-    enum ms_status st = snap_prepare(s, sync_id, key, &inf, &began, err);
+    enum ms_status st = snap_prepare(s, sync_id, NULL, &inf, &began, err);
 
+    for (size_t i = 0; i < n; i++) {
+        texts[i] = NULL;
+        lens[i] = 0;
+    }
     if (st != MS_OK)
         return st;
-    if (inf.found)
-        st = snap_text_find(s, &bl, sync_id, &inf, key, &hit, err);
-    if (st == MS_OK && (!hit.found || hit.e.del || !hit.e.text))
-        st = ms_fail(err, MS_ENOTFOUND, "no snapshot key text for this record of sync %s", sync_id);
-    if (st == MS_OK)
-        st = snap_text_copy(&bl, &hit, a, text, len, err);
-    sqlite3_blob_close(bl.h);
+    for (size_t i = 0; i < n && st == MS_OK && inf.found; i++)
+        st = snap_text_one(&t, a, keys + i * SNAP_HASH_LEN, &texts[i], &lens[i], err);
+    ms_store_sq_runs_free(t.runs);
+    sqlite3_blob_close(t.chunk.h);
     snap_read_end(s, began);
     return st;
 }

@@ -360,13 +360,104 @@ Test(store_snap, runs_overlay_the_folded_rows)
         tn_check(ms_arena_printf(tn.a, "after batch %u", b));
         if (b % 7 == 0) {
             tn_compact(tn.sync);
-            tn_check(ms_arena_printf(tn.a, "after a fold at batch %u", b));
-            cr_expect_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 0);
+            tn_check(ms_arena_printf(tn.a, "after a compact at batch %u", b));
+            cr_expect_leq(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 1,
+                          "folded, or merged into one run");
         }
     }
+    ms_store_sq_snap_fold_share = 0;
     tn_compact(tn.sync);
     tn_check("after the last fold");
     cr_expect_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 0);
+}
+
+/* A few changes over many folded keys are merged into one run; the chunks stay as they were. */
+Test(store_snap, small_runs_merge_into_one_and_fold_once_large)
+{
+    struct ms_snap_change c[TN_KEYS];
+    unsigned seed = 5;
+    int64_t chunks, bytes;
+    unsigned b = 2;
+
+    ms_store_sq_snap_chunk_max = 64;
+    for (unsigned k = 0; k < TN_KEYS; k++) {
+        char text[24];
+
+        snprintf(text, sizeof(text), "k%u", k);
+        tn_put(&c[k], k, 1, text);
+    }
+    tn_apply(c, TN_KEYS);
+    tn_compact(tn.sync);
+    tn_check("first fold");
+    cr_assert_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 0, "a first load folds");
+    chunks = tn_raw_count("SELECT count(*) FROM snapshot_chunks");
+    bytes = tn_raw_count("SELECT sum(length(body)) FROM snapshot_chunks");
+    /* 3 runs of 50: a delta of at most 150 keys, under a quarter of 2000 */
+    for (; b <= 4; b++)
+        tn_apply(c, tn_random_batch(c, 50, &seed, b));
+    tn_check("three runs");
+    tn_compact(tn.sync);
+    tn_check("merged");
+    cr_expect_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 1, "one delta");
+    cr_expect_eq(tn_raw_count("SELECT count(*) FROM snapshot_chunks"), chunks, "chunks kept");
+    cr_expect_eq(tn_raw_count("SELECT sum(length(body)) FROM snapshot_chunks"), bytes);
+    tn_compact(tn.sync);
+    cr_expect_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 1, "nothing to merge");
+    /* the delta grows run by run until it holds a quarter of the folded keys: then a fold */
+    while (tn_raw_count("SELECT count(*) FROM snapshot_deltas") > 0) {
+        cr_assert_lt(b, 100u, "never folded");
+        tn_apply(c, tn_random_batch(c, 50, &seed, b++));
+        tn_compact(tn.sync);
+        tn_check(ms_arena_printf(tn.a, "compact after run %u", b - 1));
+        cr_assert_leq(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 1);
+    }
+    cr_expect_gt(b, 6u, "merged several times before the fold");
+}
+
+/* snap_key_texts of all the keys at once, in one call, agrees with the model. */
+static void
+tn_check_texts_batch(const char *when)
+{
+    static uint8_t keys[TN_KEYS][16];
+    static const char *texts[TN_KEYS];
+    static size_t lens[TN_KEYS];
+
+    for (unsigned k = 0; k < TN_KEYS; k++)
+        tn_key(keys[k], k);
+    cr_assert_eq(
+        ms_store_snap_key_texts(tn.s, tn.a, tn.sync, keys[0], TN_KEYS, texts, lens, &tn.err), MS_OK,
+        "%s: %s", when, tn.err.msg);
+    for (unsigned k = 0; k < TN_KEYS; k++) {
+        if (!tn.has[k] || tn.notext[k]) {
+            cr_expect_null(texts[k], "%s: key %u has no text", when, k);
+            continue;
+        }
+        cr_expect(texts[k] != NULL && lens[k] == strlen(tn.text[k]) &&
+                      strcmp(texts[k], tn.text[k]) == 0,
+                  "%s: text of key %u", when, k);
+    }
+}
+
+Test(store_snap, key_texts_in_one_call_over_runs_delta_and_chunks)
+{
+    struct ms_snap_change c[400];
+    unsigned seed = 23;
+
+    ms_store_sq_snap_chunk_max = 32;
+    tn_check_texts_batch("empty");
+    for (unsigned b = 1; b <= 3; b++)
+        tn_apply(c, tn_random_batch(c, 400, &seed, b));
+    tn_check_texts_batch("runs only");
+    tn_compact(tn.sync);
+    tn_check_texts_batch("folded");
+    for (unsigned b = 4; b <= 6; b++)
+        tn_apply(c, tn_random_batch(c, 60, &seed, b));
+    tn_compact(tn.sync);
+    cr_expect_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 1, "merged");
+    tn_apply(c, tn_random_batch(c, 60, &seed, 7));
+    tn_check_texts_batch("chunks, a delta and a run");
+    cr_assert_eq(ms_store_snap_key_texts(tn.s, tn.a, tn_id(3, 99), NULL, 0, NULL, NULL, &tn.err),
+                 MS_OK, "no keys, unknown sync");
 }
 
 Test(store_snap, the_last_change_of_a_key_wins)
@@ -653,10 +744,6 @@ Test(store_snap, query_plans)
                             "(snap=?)") &&
                   !strstr(p, "TEMP"),
               "%s", p);
-    p = tn_plan(SQ_SNAP_RUN_FIND);
-    cr_expect(strstr(p, "SEARCH snapshot_deltas USING INDEX snapshot_deltas_snap (snap=?)") &&
-                  !strstr(p, "TEMP"),
-              "%s", p);
     p = tn_plan(SQ_SNAP_RUN_IDS);
     cr_expect(
         strstr(p, "SEARCH snapshot_deltas USING COVERING INDEX snapshot_deltas_snap (snap=?)") &&
@@ -885,6 +972,7 @@ Test(store_snap, random_steps_agree_with_the_model, .timeout = 600)
         if (step % 500 == 0)
             tn_check(when);
     }
+    ms_store_sq_snap_fold_share = 0;
     tn_compact(tn.sync);
     tn_check("after the last fold");
     cr_expect_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas AS d JOIN snapshot_syncs "
@@ -936,6 +1024,7 @@ Test(store_snap, long_key_texts)
     struct ms_snap_change c[MS_ARRAY_LEN(lens) + 1];
     char *texts[MS_ARRAY_LEN(lens)];
 
+    ms_store_sq_snap_fold_share = 0; /* every compact folds */
     for (size_t i = 0; i < MS_ARRAY_LEN(lens); i++) {
         texts[i] = ms_arena_alloc(tn.a, lens[i] + 1);
         for (size_t j = 0; j < lens[i]; j++)
