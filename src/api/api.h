@@ -53,6 +53,11 @@ struct ms_req {
     const char *host;       /* Host request header (arena), NULL when absent: self URLs */
     const char *reply_file; /* path of a file streamed as the body instead (log files; B6):
                                http/reply.c opens it at send time, missing → 404; arena */
+    /* With reply_file: only its complete lines that reply_keep accepts (line without its
+     * newline, reply_keep_arg) are sent, streamed with chunked encoding; NULL sends it all.
+     * The function and its argument must outlive the request (static). */
+    bool (*reply_keep)(const char *line, size_t len, const void *arg);
+    const void *reply_keep_arg;
 };
 
 typedef enum ms_status (*ms_handler)(struct ms_req *req, struct ms_error *err);

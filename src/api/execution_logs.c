@@ -3,12 +3,13 @@
  * entries from the store, B5 signed URLs for its record logs, B6 one record log file.
  *
  * Record logs are JSON-lines files the engine writes to
- * <data>/logs/<sync_id>/<execution_id>/<type>.jsonl. B5 signs the canonical B6 path of each
- * existing file with an expiry: signature = base64url(HMAC-SHA256(secret, "<path>\n<expires>")),
- * so B6 needs no credential while the URL is fresh (its route authenticates only when an
- * Authorization header is sent). The file path is built from the validated path parameters and
- * a fixed list of types, never from client text. Handlers run on MHD pool threads and touch
- * only their request.
+ * <data>/logs/<sync_id>/<execution_id>/<type>.jsonl; an empty inserts, updates or deletes file
+ * marks that the execution has such lines, which B6 then streams out of records.jsonl. B5 signs the
+ * canonical B6 path of each existing file with an expiry: signature = base64url(HMAC-SHA256(secret,
+ * "<path>\n<expires>")), so B6 needs no credential while the URL is fresh (its route authenticates
+ * only when an Authorization header is sent). The file path is built from the validated path
+ * parameters and a fixed list of types, never from client text. Handlers run on MHD pool threads
+ * and touch only their request.
  */
 #include "api/api_int.h"
 
@@ -19,6 +20,7 @@
 #include "core/crypto.h"
 #include "core/str.h"
 #include "core/time.h"
+#include "engine/engine.h"
 
 static enum ms_status logs_console(struct ms_req *req, struct ms_error *err);
 static enum ms_status logs_urls(struct ms_req *req, struct ms_error *err);
@@ -291,6 +293,20 @@ logs_check_signature(struct ms_req *req, const char *path, struct ms_error *err)
     return MS_OK;
 }
 
+/* The types whose lines the engine writes only to records.jsonl. */
+static bool
+logs_in_records(const char *type)
+{
+    return strcmp(type, "inserts") == 0 || strcmp(type, "updates") == 0 ||
+           strcmp(type, "deletes") == 0;
+}
+
+static bool
+logs_keep(const char *line, size_t len, const void *type)
+{
+    return ms_engine_log_line_of(line, len, type);
+}
+
 static enum ms_status
 logs_file(struct ms_req *req, struct ms_error *err)
 {
@@ -314,6 +330,12 @@ logs_file(struct ms_req *req, struct ms_error *err)
     file = logs_file_path(req, sync_id, id, type);
     if (stat(file, &sb) != 0 || !S_ISREG(sb.st_mode))
         return ms_fail(err, MS_ENOTFOUND, "this execution has no %s log", type);
+    if (sb.st_size == 0 && logs_in_records(type)) {
+        /* an empty marker: its lines are in records.jsonl (ms_engine_log_line_of) */
+        file = logs_file_path(req, sync_id, id, "records");
+        req->reply_keep = logs_keep;
+        req->reply_keep_arg = type;
+    }
     req->reply_file = file;
     req->reply_type = "application/x-ndjson";
     return MS_OK;

@@ -76,4 +76,13 @@ enum ms_status ms_engine_run(struct ms_store *s, const struct ms_execution *ex,
  */
 void ms_engine_on_finish(void (*fn)(void));
 
+/*
+ * Whether line (one line of an execution's records.jsonl, without its newline) belongs to the
+ * record log of type "inserts", "updates" or "deletes": those logs are the records.jsonl lines
+ * of their op(s) ("upsert" goes with "updates"), rejected records excepted (their line ends
+ * with its "error"). The files of those types are empty markers (a log file the engine wrote
+ * with lines is served as it is). Any thread.
+ */
+bool ms_engine_log_line_of(const char *line, size_t len, const char *type);
+
 #endif

@@ -339,10 +339,12 @@ void ms_eng_log_line(struct ms_eng_log *l, enum ms_eng_log_type t, const struct 
                      const char *op, const char *const *names, const struct ms_value *vals,
                      size_t n, const char *note);
 /*
- * One op's lines, built once: {"key","op","data"} to records.jsonl and the same bytes to t's
- * file (inserts, updates, deletes), or to errors.jsonl with "error": note when t is
- * MS_ENG_LOG_ERRORS. Arguments as for ms_eng_log_line; names are escaped on first use and
- * reused while the same array of name pointers comes back (the run's column names).
+ * One op's line, built once: {"key","op","data"} to records.jsonl, with "error": note there and
+ * in errors.jsonl when t is MS_ENG_LOG_ERRORS. For t inserts, updates or deletes the op's file
+ * is only created, empty: its lines are those of records.jsonl with that op and no "error"
+ * (ms_engine_log_line_of), read from there, so each line is written once. Arguments as for
+ * ms_eng_log_line; names are escaped on first use and reused while the same array of name
+ * pointers comes back (the run's column names).
  */
 void ms_eng_log_record(struct ms_eng_log *l, enum ms_eng_log_type t, const struct ms_value *key,
                        const char *op, const char *const *names, const struct ms_value *vals,

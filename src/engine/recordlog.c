@@ -371,20 +371,22 @@ log_build(struct ms_eng_log *l, const struct ms_value *key, const char *op,
     log_put(l, "}", 1);
 }
 
-/* Write the built line to f with its end: "}\n", or the note member of errors and warnings. */
+/*
+ * Write the built line to t's file with its end: "}\n", or `,"<member>":<note>}\n` when
+ * member is not NULL ("error", "warning").
+ */
 static void
-log_emit(struct ms_eng_log *l, enum ms_eng_log_type t, const char *note)
+log_emit(struct ms_eng_log *l, enum ms_eng_log_type t, const char *member, const char *note)
 {
     FILE *f = log_file(l, t);
     size_t len = l->len;
 
     if (f == NULL)
         return;
-    if (note != NULL && (t == MS_ENG_LOG_ERRORS || t == MS_ENG_LOG_WARNINGS)) {
-        if (t == MS_ENG_LOG_ERRORS)
-            log_put(l, ",\"error\":", 9);
-        else
-            log_put(l, ",\"warning\":", 11);
+    if (member != NULL) {
+        log_put(l, ",\"", 2);
+        log_put(l, member, strlen(member));
+        log_put(l, "\":", 2);
         log_str(l, note, strlen(note));
     }
     log_put(l, "}\n", 2);
@@ -397,10 +399,14 @@ ms_eng_log_line(struct ms_eng_log *l, enum ms_eng_log_type t, const struct ms_va
                 const char *op, const char *const *names, const struct ms_value *vals, size_t n,
                 const char *note)
 {
+    const char *member = NULL;
+
     if (l->dir == NULL || l->broken)
         return;
+    if (note != NULL && (t == MS_ENG_LOG_ERRORS || t == MS_ENG_LOG_WARNINGS))
+        member = t == MS_ENG_LOG_ERRORS ? "error" : "warning";
     log_build(l, key, op, names, vals, n);
-    log_emit(l, t, note);
+    log_emit(l, t, member, note);
 }
 
 void
@@ -411,9 +417,57 @@ ms_eng_log_record(struct ms_eng_log *l, enum ms_eng_log_type t, const struct ms_
     if (l->dir == NULL || l->broken)
         return;
     log_build(l, key, op, names, vals, n);
-    log_emit(l, MS_ENG_LOG_RECORDS, NULL);
+    if (t == MS_ENG_LOG_ERRORS) {
+        log_emit(l, MS_ENG_LOG_RECORDS, "error", note);
+        log_emit(l, MS_ENG_LOG_ERRORS, "error", note);
+        return;
+    }
+    log_emit(l, MS_ENG_LOG_RECORDS, NULL, NULL);
     if (t != MS_ENG_LOG_RECORDS)
-        log_emit(l, t, note);
+        log_file(l, t); /* the op's file, empty: its lines are read from records.jsonl */
+}
+
+/* The end of the JSON scalar that starts at p (a string with its escapes, or a bare word). */
+static size_t
+log_scalar_end(const char *p, size_t len)
+{
+    size_t i = 0;
+
+    if (len == 0 || p[0] != '"') {
+        while (i < len && p[i] != ',')
+            i++;
+        return i;
+    }
+    for (i = 1; i < len; i++) {
+        if (p[i] == '\\')
+            i++;
+        else if (p[i] == '"')
+            return i + 1;
+    }
+    return len;
+}
+
+bool
+ms_engine_log_line_of(const char *line, size_t len, const char *type)
+{
+    static const char head[] = "{\"key\":", mid[] = ",\"op\":\"";
+    size_t i = sizeof(head) - 1;
+    const char *op, *q;
+
+    /* a rejected record's line ends with its "error" string; data ends with '}' or null */
+    if (len < i + 2 || memcmp(line, head, i) != 0 || line[len - 1] != '}' || line[len - 2] == '"')
+        return false;
+    i += log_scalar_end(line + i, len - i);
+    if (len - i < sizeof(mid) - 1 || memcmp(line + i, mid, sizeof(mid) - 1) != 0)
+        return false;
+    op = line + i + sizeof(mid) - 1;
+    if ((q = memchr(op, '"', (size_t)(line + len - op))) == NULL || q - op != 6)
+        return false; /* every op name has six letters */
+    if (strcmp(type, "inserts") == 0)
+        return memcmp(op, "insert", 6) == 0;
+    if (strcmp(type, "updates") == 0)
+        return memcmp(op, "update", 6) == 0 || memcmp(op, "upsert", 6) == 0;
+    return strcmp(type, "deletes") == 0 && memcmp(op, "delete", 6) == 0;
 }
 
 void

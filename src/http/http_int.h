@@ -116,6 +116,9 @@ struct ms_http_out {
     bool preflight;         /* CORS preflight headers */
     bool has_fd;            /* the body is the file fd (len bytes), owned by out until queued */
     int fd;
+    /* with has_fd: only the file's complete lines that keep accepts, length unknown */
+    bool (*keep)(const char *line, size_t len, const void *arg);
+    const void *keep_arg;
 };
 
 /* The HTTP status and default ApiError key of st (MS_OK → 200, NULL key). */

@@ -8,6 +8,7 @@
  */
 #include "http/http_int.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <microhttpd.h>
 
 #include "core/log.h"
+#include "core/xmalloc.h"
 
 struct reply_map {
     int http;         /* HTTP status */
@@ -150,6 +152,8 @@ ms_http_reply_discard(struct ms_req *req)
     req->reply_type = NULL;
     req->location = NULL;
     req->reply_file = NULL;
+    req->reply_keep = NULL;
+    req->reply_keep_arg = NULL;
     req->status = 0;
 }
 
@@ -165,6 +169,8 @@ reply_open_file(const struct ms_req *req, struct ms_http_out *out)
         out->fd = fd;
         out->has_fd = true;
         out->len = (size_t)sb.st_size;
+        out->keep = req->reply_keep;
+        out->keep_arg = req->reply_keep_arg;
         out->type = req->reply_type != NULL ? req->reply_type : "application/octet-stream";
         return true;
     }
@@ -248,11 +254,118 @@ reply_unconst(const char *p)
     return u.v;
 }
 
+/* ---- a file streamed through a line filter ---- */
+
+#define REPLY_FILTER_READ ((size_t)64 << 10) /* file bytes read at a time */
+
+/* The state of one filtered file: buf[lo, hi) read and not looked at yet; buf[at, end) a kept
+ * line being copied out. The buffer grows to hold the longest line. */
+struct reply_filter {
+    int fd;
+    bool (*keep)(const char *line, size_t len, const void *arg);
+    const void *arg;
+    char *buf;
+    size_t cap, lo, hi, at, end;
+    bool eof, failed;
+};
+
+/* Read more of the file after buf[lo, hi) (moved to the front); false at its end or on error. */
+static bool
+reply_filter_fill(struct reply_filter *f)
+{
+    ssize_t r;
+
+    if (f->lo > 0) {
+        memmove(f->buf, f->buf + f->lo, f->hi - f->lo);
+        f->hi -= f->lo;
+        f->lo = 0;
+    }
+    if (f->cap - f->hi < REPLY_FILTER_READ) {
+        f->cap = f->cap == 0 ? 2 * REPLY_FILTER_READ : 2 * f->cap;
+        f->buf = ms_xrealloc(f->buf, f->cap);
+    }
+    do
+        r = read(f->fd, f->buf + f->hi, f->cap - f->hi);
+    while (r < 0 && errno == EINTR);
+    if (r > 0)
+        f->hi += (size_t)r;
+    f->failed = r < 0;
+    f->eof = r <= 0;
+    return r > 0;
+}
+
+/* MHD's content reader: kept lines until max bytes; a last line without its newline (still
+ * being appended) is left out. */
+static ssize_t
+reply_filter_read(void *cls, uint64_t pos, char *dst, size_t max)
+{
+    struct reply_filter *f = cls;
+    size_t n = 0;
+
+    (void)pos;
+    while (n < max) {
+        const char *nl;
+
+        if (f->at < f->end) {
+            size_t k = f->end - f->at < max - n ? f->end - f->at : max - n;
+
+            memcpy(dst + n, f->buf + f->at, k);
+            f->at += k;
+            n += k;
+            continue;
+        }
+        nl = f->hi > f->lo ? memchr(f->buf + f->lo, '\n', f->hi - f->lo) : NULL;
+        if (nl == NULL) {
+            if (f->eof || !reply_filter_fill(f))
+                break;
+            continue;
+        }
+        if (f->keep(f->buf + f->lo, (size_t)(nl - (f->buf + f->lo)), f->arg)) {
+            f->at = f->lo;
+            f->end = (size_t)(nl - f->buf) + 1;
+        }
+        f->lo = (size_t)(nl - f->buf) + 1;
+    }
+    if (n > 0)
+        return (ssize_t)n;
+    return f->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void
+reply_filter_free(void *cls)
+{
+    struct reply_filter *f = cls;
+
+    close(f->fd);
+    free(f->buf);
+    free(f);
+}
+
+static struct MHD_Response *
+reply_filtered(struct ms_http_out *out)
+{
+    struct reply_filter *f = ms_xcalloc(1, sizeof(*f));
+    struct MHD_Response *resp;
+
+    f->fd = out->fd;
+    f->keep = out->keep;
+    f->arg = out->keep_arg;
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, REPLY_FILTER_READ, reply_filter_read,
+                                             f, reply_filter_free);
+    if (resp != NULL)
+        out->has_fd = false; /* f has it */
+    else
+        free(f);
+    return resp;
+}
+
 static struct MHD_Response *
 reply_response(struct ms_http_out *out)
 {
     struct MHD_Response *resp;
 
+    if (out->has_fd && out->keep != NULL)
+        return reply_filtered(out);
     if (out->has_fd) {
         /* MHD reads the file as the client drains the socket, and closes it with resp. */
         resp = MHD_create_response_from_fd((uint64_t)out->len, out->fd);

@@ -397,6 +397,51 @@ expect_error 404 not_found "B6 a log that does not exist"
 req GET "/api/syncs/$S/executions/$E1/bogus/bogus.jsonl"
 expect_error 400 invalid_request "B6 unknown type"
 
+# B6 of inserts, updates and deletes: the engine leaves those files empty and the server
+# streams the matching lines of records.jsonl (op, no "error"), here over a crafted records
+# file: keys with quotes, commas and braces, a 300 KB line (longer than a read), a rejected
+# record, and a last line still being written (no newline). A non-empty file is sent as is.
+LOGD="$T_DIR/data/logs/$S/$E1"
+python3 - "$LOGD" <<'PY'
+import json, sys
+d = sys.argv[1]
+lines = [
+    {"key": "a,\"b\"}", "op": "insert", "data": {"v": "x"}},
+    {"key": 7, "op": "upsert", "data": {"v": "w" * 300000}},
+    {"key": None, "op": "insert", "data": {"v": "y"}, "error": "rejected: \"no\""},
+    {"key": "k", "op": "delete", "data": None},
+    {"key": True, "op": "update", "data": {"v": "op \"insert\""}},
+]
+with open(d + "/records.jsonl", "w") as f:
+    for l in lines:
+        f.write(json.dumps(l, separators=(",", ":")) + "\n")
+    f.write('{"key":9,"op":"insert","data":{"v":"z"')
+for t in ("inserts", "updates", "deletes"):
+    open(d + "/" + t + ".jsonl", "w").close()
+PY
+req GET "/api/syncs/$S/executions/$E1/inserts"
+expect_jq '.data.urls | length == 1' "B5 an empty inserts marker: one URL"
+for t in inserts updates deletes; do
+    case $t in
+    inserts) want='[{"key":"a,\"b\"}","op":"insert","data":{"v":"x"}}]' ;;
+    updates) want='[7,true]' ;;
+    deletes) want='[{"key":"k","op":"delete","data":null}]' ;;
+    esac
+    req GET "/api/syncs/$S/executions/$E1/$t/$t.jsonl"
+    expect_status 200 "B6 $t from records.jsonl"
+    if [ $t = updates ]; then
+        got=$(jq -c -s 'map(.key)' "$RESP")
+        check '[ "$(jq -s "map(.data.v | length)" -c "$RESP")" = "[300000,11]" ]' "B6 updates: the 300 KB line whole"
+    else
+        got=$(jq -c -s . "$RESP")
+    fi
+    check '[ "$got" = "$want" ]' "B6 $t: exactly its lines ($got)"
+done
+check '[ "$(tail -c 1 "$RESP" | od -An -c | tr -d " ")" = "\\n" ]' "B6 filtered: whole lines"
+printf '%s\n' '{"key":1,"op":"delete","data":null}' >"$LOGD/deletes.jsonl"
+req GET "/api/syncs/$S/executions/$E1/deletes/deletes.jsonl"
+check '[ "$(jq -c .key "$RESP")" = 1 ]' "B6 a deletes file with lines is sent as it is"
+
 # --- A8: deleting a sync stops its running execution
 req POST /api/syncs "$(sync Doomed '.target = {connection_id: $hook, object: "records"}
     | .identity = {source: {model_id: $mb, field: "id"}, target: "id"}

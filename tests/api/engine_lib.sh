@@ -228,20 +228,22 @@ eng_fetch_log() {
 
 # expect_logs SYNC DESC: the record logs of the last run match its counts line for line
 # (records = total, inserts = insert, updates = update + upserts, deletes = delete,
-# errors = error, every line valid JSON with key and op), and the console log has entries.
+# errors = error, every line valid JSON with key and op, the op logs only their ops and no
+# rejected record, every error line with its "error"), and the console log has entries.
 expect_logs() {
-    local ex want t
+    local ex want t ops
     ex=$(jq -r .id "$EXEC_JSON")
     for t in records inserts updates deletes errors; do
+        ops='has("key") and has("op")'
         case $t in
         records) want=$(jq .counts.total "$EXEC_JSON") ;;
-        inserts) want=$(jq .counts.insert "$EXEC_JSON") ;;
-        updates) want=$(jq '.counts.update + .counts.upserts' "$EXEC_JSON") ;;
-        deletes) want=$(jq .counts.delete "$EXEC_JSON") ;;
-        errors) want=$(jq .counts.error "$EXEC_JSON") ;;
+        inserts) want=$(jq .counts.insert "$EXEC_JSON") ops="$ops and .op == \"insert\" and (has(\"error\") | not)" ;;
+        updates) want=$(jq '.counts.update + .counts.upserts' "$EXEC_JSON") ops="$ops and (.op == \"update\" or .op == \"upsert\") and (has(\"error\") | not)" ;;
+        deletes) want=$(jq .counts.delete "$EXEC_JSON") ops="$ops and .op == \"delete\" and (has(\"error\") | not)" ;;
+        errors) want=$(jq .counts.error "$EXEC_JSON") ops="$ops and (.error | type == \"string\")" ;;
         esac
         eng_fetch_log "$1" "$ex" "$t"
-        if [ "$LOGN" = "$want" ] && { [ "$LOGN" = 0 ] || jq -e -s 'all(.[]; has("key") and has("op"))' "$T_DIR/log.$t" >/dev/null; }; then
+        if [ "$LOGN" = "$want" ] && { [ "$LOGN" = 0 ] || jq -e -s "all(.[]; $ops)" "$T_DIR/log.$t" >/dev/null; }; then
             ok
         else
             fail "$2: $t log has $LOGN lines, expected $want"

@@ -398,9 +398,9 @@ ee_snap_count(void)
     return n;
 }
 
-/* Lines of the execution's record log of type ("errors"), in a new string, or "". */
+/* The bytes of the execution's record log file of type, in a new string; NULL without one. */
 static char *
-ee_log(const char *type)
+ee_log_file(const char *type)
 {
     char path[300];
     FILE *f;
@@ -410,7 +410,7 @@ ee_log(const char *type)
     snprintf(path, sizeof(path), "%s/%s/%s/%s.jsonl", ee.logs, ee.sync, ee.last_exec, type);
     f = fopen(path, "r");
     if (f == NULL)
-        return ms_arena_strdup(ee.a, "");
+        return NULL;
     fseek(f, 0, SEEK_END);
     n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -419,6 +419,31 @@ ee_log(const char *type)
     buf[n] = '\0';
     fclose(f);
     return buf;
+}
+
+/*
+ * Lines of the execution's record log of type ("errors"), in a new string, or "": as B6 serves
+ * it, so an empty inserts, updates or deletes marker gives its lines of records.jsonl.
+ */
+static char *
+ee_log(const char *type)
+{
+    char *buf = ee_log_file(type), *all, *out;
+    size_t n = 0;
+
+    if (buf == NULL)
+        return ms_arena_strdup(ee.a, "");
+    if (buf[0] != '\0' || (all = ee_log_file("records")) == NULL)
+        return buf;
+    out = ms_arena_alloc(ee.a, strlen(all) + 1);
+    for (char *line = all, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        if (ms_engine_log_line_of(line, (size_t)(nl - line), type)) {
+            memcpy(out + n, line, (size_t)(nl - line) + 1);
+            n += (size_t)(nl - line) + 1;
+        }
+    }
+    out[n] = '\0';
+    return out;
 }
 
 static size_t

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "connectors/connectors_int.h"
+#include "engine/engine.h"
 #include "engine/engine_int.h"
 
 static char rl_dir[64];
@@ -293,9 +294,10 @@ Test(engine_recordlog, values_and_layout)
     rl_expect_file("vals", "records.jsonl", want, sizeof(want) - 1);
 }
 
-/* One build, two files: records.jsonl and the op's file get the same bytes; errors add the
- * target's message; a gone record's delete has data null; other names rebuild the cache. */
-Test(engine_recordlog, records_and_op_files_get_the_same_line)
+/* One build, written once: records.jsonl gets every line (a rejected record's with its
+ * "error", also in errors.jsonl); the op files are empty markers; a gone record's delete has
+ * data null; other names rebuild the cache. */
+Test(engine_recordlog, records_hold_the_lines_and_op_files_mark_them)
 {
     static const char *const names[] = {"id", "score"};
     static const char *const other[] = {"a", "b"};
@@ -304,7 +306,8 @@ Test(engine_recordlog, records_and_op_files_get_the_same_line)
     struct ms_value k1 = rl_int(1), k2 = rl_int(2), k3 = rl_text("k-3", 3);
     static const char l1[] = "{\"key\":1,\"op\":\"insert\",\"data\":{\"id\":1,\"score\":0.5}}\n";
     static const char l2[] =
-        "{\"key\":2,\"op\":\"upsert\",\"data\":{\"id\":2,\"score\":\"\\\"q\\\"\"}";
+        "{\"key\":2,\"op\":\"upsert\",\"data\":{\"id\":2,\"score\":\"\\\"q\\\"\"},"
+        "\"error\":\"too \\\"big\\\"\\n\"}\n";
     static const char l3[] = "{\"key\":\"k-3\",\"op\":\"delete\",\"data\":null}\n";
     static const char l4[] = "{\"key\":1,\"op\":\"update\",\"data\":{\"a\":1,\"b\":0.5}}\n";
     char want[1024];
@@ -317,13 +320,46 @@ Test(engine_recordlog, records_and_op_files_get_the_same_line)
     ms_eng_log_record(&l, MS_ENG_LOG_UPDATES, &k1, "update", other, v1, 2, NULL);
     cr_assert_eq(ms_eng_log_flush(&l, NULL), MS_OK);
     ms_eng_log_close(&l);
-    snprintf(want, sizeof(want), "%s%s}\n%s%s", l1, l2, l3, l4);
+    snprintf(want, sizeof(want), "%s%s%s%s", l1, l2, l3, l4);
     rl_expect_file("ops", "records.jsonl", want, strlen(want));
-    rl_expect_file("ops", "inserts.jsonl", l1, sizeof(l1) - 1);
-    snprintf(want, sizeof(want), "%s,\"error\":\"too \\\"big\\\"\\n\"}\n", l2);
-    rl_expect_file("ops", "errors.jsonl", want, strlen(want));
-    rl_expect_file("ops", "deletes.jsonl", l3, sizeof(l3) - 1);
-    rl_expect_file("ops", "updates.jsonl", l4, sizeof(l4) - 1);
+    rl_expect_file("ops", "errors.jsonl", l2, sizeof(l2) - 1);
+    rl_expect_file("ops", "inserts.jsonl", "", 0);
+    rl_expect_file("ops", "deletes.jsonl", "", 0);
+    rl_expect_file("ops", "updates.jsonl", "", 0);
+    /* the lines the server streams for each marker */
+    cr_expect(ms_engine_log_line_of(l1, sizeof(l1) - 2, "inserts"));
+    cr_expect_not(ms_engine_log_line_of(l1, sizeof(l1) - 2, "updates"));
+    cr_expect_not(ms_engine_log_line_of(l2, sizeof(l2) - 2, "updates"), "rejected");
+    cr_expect(ms_engine_log_line_of(l3, sizeof(l3) - 2, "deletes"));
+    cr_expect(ms_engine_log_line_of(l4, sizeof(l4) - 2, "updates"));
+    cr_expect_not(ms_engine_log_line_of(l4, sizeof(l4) - 2, "records"));
+}
+
+/* Keys of every JSON kind, and text that looks like the line's own members. */
+Test(engine_recordlog, line_of_reads_past_any_key)
+{
+    static const struct {
+        const char *line, *type;
+        bool want;
+    } cases[] = {
+        {"{\"key\":\"a,\\\"op\\\":\\\"delete\\\"\",\"op\":\"insert\",\"data\":{}}", "inserts",
+         true},
+        {"{\"key\":\"a,\\\"op\\\":\\\"delete\\\"\",\"op\":\"insert\",\"data\":{}}", "deletes",
+         false},
+        {"{\"key\":\"\\\\\",\"op\":\"upsert\",\"data\":{}}", "updates", true},
+        {"{\"key\":-1.5e3,\"op\":\"delete\",\"data\":null}", "deletes", true},
+        {"{\"key\":null,\"op\":\"update\",\"data\":{\"v\":\"}}\"}}", "updates", true},
+        {"{\"key\":false,\"op\":\"insert\",\"data\":{},\"error\":\"}\"}", "inserts", false},
+        {"{\"key\":1,\"op\":\"inserted\",\"data\":{}}", "inserts", false},
+        {"{\"key\":\"unterminated", "inserts", false},
+        {"{\"key\":1}", "inserts", false},
+        {"", "inserts", false},
+        {"not json at all", "deletes", false},
+    };
+
+    for (size_t i = 0; i < MS_ARRAY_LEN(cases); i++)
+        cr_expect_eq(ms_engine_log_line_of(cases[i].line, strlen(cases[i].line), cases[i].type),
+                     cases[i].want, "case %zu: %s", i, cases[i].line);
 }
 
 Test(engine_recordlog, off_without_a_directory)
