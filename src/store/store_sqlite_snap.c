@@ -46,6 +46,8 @@ unsigned ms_store_sq_snap_fold_share = SNAP_FOLD_SHARE;
 #else
 #define SNAP_FOLD_SHARE_OF SNAP_FOLD_SHARE
 #endif
+/* a merge of runs writes its output in pieces of at most this (the delta is built in memory) */
+#define SNAP_MERGE_BYTES (SNAP_RUN_BYTES < ((size_t)16 << 20) ? SNAP_RUN_BYTES : ((size_t)16 << 20))
 /* one key text; source values are capped far below (connector.h, MS_MAX_VALUE_BYTES) */
 #define SNAP_TEXT_MAX ((size_t)64 << 20)
 
@@ -1139,7 +1141,7 @@ snap_fold(struct store_sqlite *s, const char *sync_id, int64_t snap, struct ms_e
 /* ---- compact: the runs merged into one ---- */
 
 /*
- * Merge the runs ids[0, n) into one (several when it passes SNAP_RUN_BYTES: their keys are
+ * Merge the runs ids[0, n) into one (several when it passes SNAP_MERGE_BYTES: their keys are
  * distinct), keeping the deletes, since the chunks may hold those keys; then delete them. The
  * new rows take larger ids than the runs they replace, and later applies larger ones still.
  */
@@ -1161,7 +1163,7 @@ snap_merge_runs(struct store_sqlite *s, const char *sync_id, int64_t snap, const
             break;
         if (!e->text)
             len = 0;
-        if (b.n > 0 && ms_store_snapblob_size(&b) + MS_SNAPBLOB_ENTRY + len > SNAP_RUN_BYTES)
+        if (b.n > 0 && ms_store_snapblob_size(&b) + MS_SNAPBLOB_ENTRY + len > SNAP_MERGE_BYTES)
             st = snap_run_put(s, snap, &b, err);
         if (st != MS_OK)
             break;

@@ -414,6 +414,37 @@ Test(store_snap, small_runs_merge_into_one_and_fold_once_large)
     cr_expect_gt(b, 6u, "merged several times before the fold");
 }
 
+/* A merge whose output passes the piece size is written as several runs of distinct keys. */
+Test(store_snap, a_large_merge_is_written_in_pieces)
+{
+    struct ms_snap_change c[TN_KEYS];
+    unsigned seed = 31;
+
+    ms_store_sq_snap_chunk_max = 64;
+    for (unsigned k = 0; k < TN_KEYS; k++) {
+        char text[24];
+
+        snprintf(text, sizeof(text), "k%u", k);
+        tn_put(&c[k], k, 1, text);
+    }
+    tn_apply(c, TN_KEYS);
+    tn_compact(tn.sync);
+    ms_store_sq_snap_run_bytes = 2048;
+    for (unsigned b = 2; b <= 4; b++)
+        tn_apply(c, tn_random_batch(c, 100, &seed, b));
+    tn_compact(tn.sync);
+    tn_check("merged in pieces");
+    cr_expect_gt(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 2, "several pieces");
+    cr_expect_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas WHERE length(body) > 2048"), 0);
+    cr_expect_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas AS a JOIN snapshot_deltas AS b "
+                              "ON a.id < b.id AND a.min_key <= b.max_key AND b.min_key <= "
+                              "a.max_key"),
+                 0, "the pieces do not overlap");
+    ms_store_sq_snap_fold_share = 0;
+    tn_compact(tn.sync);
+    tn_check("folded");
+}
+
 /* snap_key_texts of all the keys at once, in one call, agrees with the model. */
 static void
 tn_check_texts_batch(const char *when)
