@@ -371,14 +371,10 @@ Test(store_snap, runs_overlay_the_folded_rows)
     cr_expect_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 0);
 }
 
-/* A few changes over many folded keys are merged into one run; the chunks stay as they were. */
-Test(store_snap, small_runs_merge_into_one_and_fold_once_large)
+/* Every key with its text "k<n>", applied and folded, in chunks of 64 (c: room for TN_KEYS). */
+static void
+tn_first_load(struct ms_snap_change *c)
 {
-    struct ms_snap_change c[TN_KEYS];
-    unsigned seed = 5;
-    int64_t chunks, bytes;
-    unsigned b = 2;
-
     ms_store_sq_snap_chunk_max = 64;
     for (unsigned k = 0; k < TN_KEYS; k++) {
         char text[24];
@@ -388,6 +384,17 @@ Test(store_snap, small_runs_merge_into_one_and_fold_once_large)
     }
     tn_apply(c, TN_KEYS);
     tn_compact(tn.sync);
+}
+
+/* A few changes over many folded keys are merged into one run; the chunks stay as they were. */
+Test(store_snap, small_runs_merge_into_one_and_fold_once_large)
+{
+    struct ms_snap_change c[TN_KEYS];
+    unsigned seed = 5;
+    int64_t chunks, bytes;
+    unsigned b = 2;
+
+    tn_first_load(c);
     tn_check("first fold");
     cr_assert_eq(tn_raw_count("SELECT count(*) FROM snapshot_deltas"), 0, "a first load folds");
     chunks = tn_raw_count("SELECT count(*) FROM snapshot_chunks");
@@ -420,15 +427,7 @@ Test(store_snap, a_large_merge_is_written_in_pieces)
     struct ms_snap_change c[TN_KEYS];
     unsigned seed = 31;
 
-    ms_store_sq_snap_chunk_max = 64;
-    for (unsigned k = 0; k < TN_KEYS; k++) {
-        char text[24];
-
-        snprintf(text, sizeof(text), "k%u", k);
-        tn_put(&c[k], k, 1, text);
-    }
-    tn_apply(c, TN_KEYS);
-    tn_compact(tn.sync);
+    tn_first_load(c);
     ms_store_sq_snap_run_bytes = 2048;
     for (unsigned b = 2; b <= 4; b++)
         tn_apply(c, tn_random_batch(c, 100, &seed, b));
