@@ -10,6 +10,7 @@
 #ifndef MS_STORE_STORE_INT_H
 #define MS_STORE_STORE_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -143,10 +144,20 @@ enum {
 struct store_sqlite {
     struct ms_store base;                      /* must be first */
     struct sqlite3 *db;                        /* owned */
+    struct ms_store_sq_ckpt *ckpt;             /* its file's checkpointer; NULL: SQLite's own */
     struct sqlite3_stmt *stmts[SQ_STMT_COUNT]; /* owned; NULL until first used */
     int tx_depth;   /* ms_store_tx_begin() nesting; only the outermost level talks to SQLite */
     bool tx_doomed; /* an inner level rolled back: refuse work until the outermost one ends */
 };
+
+/*
+ * WAL checkpoints on a thread of their own (store_sqlite_ckpt.c): attach db, opened on path,
+ * to that file's checkpointer (NULL when there is none: SQLite checkpoints as usual); detach
+ * after closing db.
+ */
+struct ms_store_sq_ckpt;
+struct ms_store_sq_ckpt *ms_store_sq_ckpt_attach(struct sqlite3 *db, const char *path);
+void ms_store_sq_ckpt_detach(struct ms_store_sq_ckpt *c);
 
 /*
  * The cached statement id (prepared from sql on first use) ready for binding in *out. Hand it
@@ -516,6 +527,9 @@ const char *ms_store_sq_snap_sql(enum sq_stmt_id id);
 extern size_t ms_store_sq_snap_chunk_max;
 /* Bytes at which a run's blob stops growing (default 64 MiB): tests lower it to split runs. */
 extern size_t ms_store_sq_snap_run_bytes;
+/* The checkpointer waits while this is set; the WAL pages past which a commit checkpoints. */
+extern atomic_bool ms_store_sq_ckpt_hold;
+extern int ms_store_sq_ckpt_force_pages;
 /* snap_compact folds when the runs hold 1/this of the chunks' entries (default 4); 0: always. */
 extern unsigned ms_store_sq_snap_fold_share;
 /* The bytes a merge of runs holds (its structs and windows), to check that it stays bounded. */

@@ -636,6 +636,7 @@ sq_close(struct ms_store *base)
     for (size_t i = 0; i < SQ_STMT_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     sqlite3_close_v2(s->db); /* rolls back a transaction left open */
+    ms_store_sq_ckpt_detach(s->ckpt);
     free(s);
 }
 
@@ -756,6 +757,8 @@ ms_store_sqlite_open(const char *path, struct ms_store **out, struct ms_error *e
         goto out;
     }
     st = sq_configure(s, err);
+    if (st == MS_OK)
+        s->ckpt = ms_store_sq_ckpt_attach(s->db, path);
 out:
     if (st != MS_OK) {
         sq_close(&s->base);

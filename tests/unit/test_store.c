@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -1721,4 +1722,65 @@ Test(store_sqlite, sync_list_docs_reads_only_the_covering_index)
                   plan);
         cr_expect(strstr(plan, "TEMP B-TREE") == NULL, "mask %u: %s", mask, plan);
     }
+}
+
+/* ---- WAL checkpoints on their own thread (store_sqlite_ckpt.c) ---- */
+
+static int64_t
+ts_file_size(const char *suffix)
+{
+    char p[200];
+    struct stat sb;
+
+    snprintf(p, sizeof(p), "%s%s", ts.path, suffix);
+    return stat(p, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+/* One commit of about pages 4 KiB pages through the handle's own connection. */
+static void
+ts_write_pages(const char *table, int pages)
+{
+    struct store_sqlite *s = (struct store_sqlite *)ts.s;
+    char *sql = sqlite3_mprintf("CREATE TABLE %s (b BLOB); WITH RECURSIVE c(i) AS (SELECT 1 UNION "
+                                "ALL SELECT i + 1 FROM c WHERE i < %d) INSERT INTO %s SELECT "
+                                "randomblob(4000) FROM c",
+                                table, pages, table);
+
+    cr_assert_eq(sqlite3_exec(s->db, sql, NULL, NULL, NULL), SQLITE_OK, "%s",
+                 sqlite3_errmsg(s->db));
+    sqlite3_free(sql);
+}
+
+/* The commit leaves the WAL to the checkpointer, which copies it once let go; the last close
+ * of the file stops it and removes the WAL. */
+Test(store_sqlite, commits_leave_the_checkpoint_to_its_thread)
+{
+    int64_t before;
+
+    atomic_store(&ms_store_sq_ckpt_hold, true);
+    before = ts_file_size("");
+    ts_write_pages("big", 1500);
+    cr_expect_eq(ts_file_size(""), before, "the commit did not checkpoint");
+    cr_expect_gt(ts_file_size("-wal"), (int64_t)1500 * 4000, "the pages wait in the WAL");
+    atomic_store(&ms_store_sq_ckpt_hold, false);
+    for (int i = 0; i < 500 && ts_file_size("") < before + (int64_t)1500 * 4000; i++)
+        usleep(10000);
+    cr_expect_geq(ts_file_size(""), before + (int64_t)1500 * 4000, "the thread checkpointed");
+    ms_store_close(ts.s);
+    ts.s = NULL;
+    cr_expect_eq(ts_file_size("-wal"), -1, "the last connection removed the WAL");
+}
+
+/* A checkpointer that cannot keep up: past the limit, the commit checkpoints itself. */
+Test(store_sqlite, a_wal_past_the_limit_is_checkpointed_by_the_commit)
+{
+    int64_t before;
+
+    atomic_store(&ms_store_sq_ckpt_hold, true);
+    ms_store_sq_ckpt_force_pages = 2000;
+    ts_write_pages("small", 1200);
+    before = ts_file_size("");
+    ts_write_pages("big", 1200);
+    cr_expect_geq(ts_file_size(""), before + (int64_t)2000 * 4000, "checkpointed by the commit");
+    atomic_store(&ms_store_sq_ckpt_hold, false);
 }
