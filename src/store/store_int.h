@@ -486,12 +486,13 @@ enum ms_status ms_store_snapblob_damaged(const char *sync_id, const char *why,
  * The streaming k-way merge of some of a sync's runs (ids, oldest first), read through
  * sqlite3_blob handles with a small window each: ms_store_sq_runs_cur is the newest change of
  * the smallest key left (NULL when none is left; with texts, its key text in *text, *len), and
- * ms_store_sq_runs_next moves past that key in every run. Memory is a few KiB per run.
+ * ms_store_sq_runs_next moves past that key in every run. Memory is a few KiB per run. from
+ * (NULL: all) starts the merge at the first key not below it, by a binary search in each run.
  */
 struct snap_runs;
 
 enum ms_status ms_store_sq_runs_open(struct store_sqlite *s, const char *sync_id,
-                                     const int64_t *ids, size_t n, bool texts,
+                                     const int64_t *ids, size_t n, bool texts, const uint8_t *from,
                                      struct snap_runs **out, struct ms_error *err);
 const struct snap_ent *ms_store_sq_runs_cur(const struct snap_runs *r, const char **text,
                                             size_t *len);

@@ -288,17 +288,17 @@ snap_run_ids(struct store_sqlite *s, int64_t snap, int64_t **ids, size_t *n, str
     return st;
 }
 
-/* Open the merge of all of the sync's runs. */
+/* Open the merge of all of the sync's runs, at their first key not below from (NULL: all). */
 static enum ms_status
 snap_runs_open(struct store_sqlite *s, const char *sync_id, int64_t snap, bool texts,
-               struct snap_runs **out, struct ms_error *err)
+               const uint8_t *from, struct snap_runs **out, struct ms_error *err)
 {
     int64_t *ids = NULL;
     size_t n = 0;
     enum ms_status st = snap_run_ids(s, snap, &ids, &n, err);
 
     if (st == MS_OK)
-        st = ms_store_sq_runs_open(s, sync_id, ids, n, texts, out, err);
+        st = ms_store_sq_runs_open(s, sync_id, ids, n, texts, from, out, err);
     free(ids);
     return st;
 }
@@ -660,7 +660,7 @@ snap_walk(struct snap_walk *w, int64_t snap, struct ms_error *err)
     sqlite3_stmt *stmt = NULL;
     struct sq_bind b;
     bool row = false;
-    enum ms_status st = snap_runs_open(w->s, w->sync_id, snap, false, &w->runs, err);
+    enum ms_status st = snap_runs_open(w->s, w->sync_id, snap, false, NULL, &w->runs, err);
 
     if (st == MS_OK)
         st = snap_open_id(w->s, SQ_SNAP_LOAD, snap, &stmt, &b, err);
@@ -1126,7 +1126,7 @@ snap_fold(struct store_sqlite *s, const char *sync_id, int64_t snap, struct ms_e
 
     ms_store_snapblob_init(&f.b);
     if (st == MS_OK)
-        st = snap_runs_open(s, sync_id, snap, true, &f.runs, err);
+        st = snap_runs_open(s, sync_id, snap, true, NULL, &f.runs, err);
     if (st == MS_OK)
         st = snap_fold_walk(&f, c, nc, err);
     ms_store_sq_runs_free(f.runs); /* closes the blob handles before their rows go */
@@ -1152,7 +1152,7 @@ snap_merge_runs(struct store_sqlite *s, const char *sync_id, int64_t snap, const
     struct snap_runs *runs = NULL;
     struct snapblob_builder b;
     const struct snap_ent *e;
-    enum ms_status st = ms_store_sq_runs_open(s, sync_id, ids, n, true, &runs, err);
+    enum ms_status st = ms_store_sq_runs_open(s, sync_id, ids, n, true, NULL, &runs, err);
 
     ms_store_snapblob_init(&b);
     while (st == MS_OK) {
@@ -1338,8 +1338,9 @@ snap_text_copy(struct snap_blob *bl, const struct snap_hit *hit, struct ms_arena
 }
 
 /*
- * A batch of lookups: the merge of the runs, which keys in increasing order walk forward once
- * (a key below the previous one opens it again), and a handle on the folded chunks.
+ * A batch of lookups: the merge of the runs, opened at the first key (each run binary-searched
+ * once) and walked forward by keys in increasing order (a key below the previous one opens it
+ * again at that key), and a handle on the folded chunks.
  */
 struct snap_texts {
     struct store_sqlite *s;
@@ -1366,7 +1367,7 @@ snap_text_runs(struct snap_texts *t, struct ms_arena *a, const uint8_t key[16], 
         t->runs = NULL;
     }
     if (t->runs == NULL)
-        st = snap_runs_open(t->s, t->sync_id, t->inf->id, true, &t->runs, err);
+        st = snap_runs_open(t->s, t->sync_id, t->inf->id, true, key, &t->runs, err);
     memcpy(t->last, key, SNAP_HASH_LEN);
     while (st == MS_OK && (e = ms_store_sq_runs_cur(t->runs, &p, &n)) != NULL &&
            memcmp(e->key, key, SNAP_HASH_LEN) < 0)

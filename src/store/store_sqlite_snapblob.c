@@ -510,12 +510,52 @@ snaprun_advance(struct snap_runs *m, struct snaprun *r, bool *more, struct ms_er
     return MS_OK;
 }
 
-/* Open run r (its id set) with windows of win bytes after checking its header. */
+/* Random reads of one run for snaprun_seek (snapblob_src). */
+struct snaprun_src {
+    struct snap_runs *m;
+    struct snaprun *r;
+};
+
 static enum ms_status
-snaprun_open(struct snap_runs *m, struct snaprun *r, size_t win, struct ms_error *err)
+snaprun_src_read(void *ud, void *dst, size_t n, size_t off, struct ms_error *err)
+{
+    struct snaprun_src *x = ud;
+    int rc = sqlite3_blob_read(x->r->h, dst, (int)n, (int)off);
+
+    return rc == SQLITE_OK ? MS_OK : snaprun_fail(x->m, x->r, rc, NULL, err);
+}
+
+/*
+ * Start r at its first entry whose key is not below from: a binary search, then the entry
+ * before it read as r->cur, for the order check and where the next text starts (*text_at).
+ */
+static enum ms_status
+snaprun_seek(struct snap_runs *m, struct snaprun *r, size_t len, const uint8_t from[16],
+             size_t *text_at, struct ms_error *err)
+{
+    struct snaprun_src x = {m, r};
+    struct snapblob_src src = {.read = snaprun_src_read, .ud = &x, .len = len};
+    uint32_t at = 0, start = 0;
+    enum ms_status st = snapblob_lower_bound(&src, &r->head, from, &at, err);
+
+    if (st == MS_OK && at > 0)
+        st = snapblob_entry_at(&src, m->sync_id, &r->head, at - 1, &r->cur, &start, err);
+    r->next = at;
+    *text_at = at > 0 ? r->cur.end : 0;
+    return st;
+}
+
+/*
+ * Open run r (its id set) with windows of win bytes after checking its header, at its first
+ * entry (from NULL) or at its first entry not below from.
+ */
+static enum ms_status
+snaprun_open(struct snap_runs *m, struct snaprun *r, size_t win, const uint8_t *from,
+             struct ms_error *err)
 {
     uint8_t raw[MS_SNAPBLOB_HEAD];
-    size_t len, ents;
+    size_t len, ents, text_at = 0;
+    enum ms_status st;
     int rc = sqlite3_blob_open(m->s->db, "main", "snapshot_deltas", "body", r->id, 0, &r->h);
 
     if (rc != SQLITE_OK)
@@ -527,10 +567,13 @@ snaprun_open(struct snap_runs *m, struct snaprun *r, size_t win, struct ms_error
         return snaprun_fail(m, r, rc, NULL, err);
     if (!ms_store_snapblob_head(raw, len, &r->head))
         return snaprun_fail(m, r, SQLITE_OK, "bad header", err);
+    if (from != NULL && (st = snaprun_seek(m, r, len, from, &text_at, err)) != MS_OK)
+        return st;
     ents = MS_SNAPBLOB_HEAD + (size_t)r->head.n * MS_SNAPBLOB_ENTRY;
-    snaprun_win_init(&r->ent, r->h, MS_SNAPBLOB_HEAD, ents, m->texts ? win - win / 3 : win);
+    snaprun_win_init(&r->ent, r->h, MS_SNAPBLOB_HEAD + (size_t)r->next * MS_SNAPBLOB_ENTRY, ents,
+                     m->texts ? win - win / 3 : win);
     if (m->texts)
-        snaprun_win_init(&r->txt, r->h, ents, len, win / 3);
+        snaprun_win_init(&r->txt, r->h, ents + text_at, len, win / 3);
     return MS_OK;
 }
 
@@ -583,7 +626,7 @@ snaprun_pop(struct snap_runs *m, struct ms_error *err)
 
 enum ms_status
 ms_store_sq_runs_open(struct store_sqlite *s, const char *sync_id, const int64_t *ids, size_t n,
-                      bool texts, struct snap_runs **out, struct ms_error *err)
+                      bool texts, const uint8_t *from, struct snap_runs **out, struct ms_error *err)
 {
     struct snap_runs *m = ms_xcalloc(1, sizeof(*m));
     size_t win = n > 0 ? SNAPRUN_BUDGET / n : SNAPRUN_WIN_MAX;
@@ -600,7 +643,7 @@ ms_store_sq_runs_open(struct store_sqlite *s, const char *sync_id, const int64_t
 
         m->runs[i].id = ids[i];
         m->n = i + 1;
-        st = snaprun_open(m, &m->runs[i], win, err);
+        st = snaprun_open(m, &m->runs[i], win, from, err);
         if (st == MS_OK)
             st = snaprun_advance(m, &m->runs[i], &more, err);
         if (st == MS_OK && more)

@@ -1193,7 +1193,7 @@ tm_merge_walk(const int64_t *ids, size_t nids, size_t *mem, int64_t *sqlite_mem)
 
     cr_assert_eq(ms_store_tx_begin(tn.s, &tn.err), MS_OK);
     *sqlite_mem = sqlite3_memory_used();
-    cr_assert_eq(ms_store_sq_runs_open(s, tn.sync, ids, nids, true, &m, &tn.err), MS_OK, "%s",
+    cr_assert_eq(ms_store_sq_runs_open(s, tn.sync, ids, nids, true, NULL, &m, &tn.err), MS_OK, "%s",
                  tn.err.msg);
     *sqlite_mem = sqlite3_memory_used() - *sqlite_mem; /* the blob handles and their pages */
     *mem = ms_store_sq_runs_mem(m);
