@@ -967,5 +967,5 @@ const struct ms_connector ms_connector_postgresql = {
     .close = pg_close,
     .write_begin = PG_SLOT(write_begin),
     .write_end = PG_SLOT(write_end),
-    .write_batch = 10000, /* a COPY and one set-based statement per batch: fewer, larger */
+    .write_batch = 4096, /* a COPY and one set-based statement per batch: fewer, larger */
 };
