@@ -855,7 +855,7 @@ static enum ms_status
 eng_load(struct eng_run *r, struct ms_error *err)
 {
     int64_t n = 0, t = ms_time_mono_us();
-    enum ms_status st = ms_store_snap_count(r->s, r->ex->sync_id, &n, err);
+    enum ms_status st = ms_store_snap_size_hint(r->s, r->ex->sync_id, &n, err);
 
     ms_eng_index_init(&r->ix, n > 0 ? (size_t)n : 0);
     if (st == MS_OK)

@@ -311,6 +311,11 @@ struct ms_store_ops {
                                 struct ms_error *err);
     enum ms_status (*snap_count)(struct ms_store *s, const char *sync_id, int64_t *n,
                                  struct ms_error *err);
+    /* At least snap_count's answer, and equal to it when nothing waits to be compacted: for
+     * sizing what a load will fill. Cheap whatever the snapshot's size (snap_count may read it
+     * all). */
+    enum ms_status (*snap_size_hint)(struct ms_store *s, const char *sync_id, int64_t *n,
+                                     struct ms_error *err);
     /* In one transaction: apply the changes and store the execution's progress counts, so a
      * crash never separates what was acknowledged from what the snapshot says. */
     enum ms_status (*snap_apply)(struct ms_store *s, const char *sync_id,
@@ -448,6 +453,7 @@ ms_store_close(struct ms_store *s)
 #define ms_store_log_list(s, ...) MS_STORE_CALL(s, log_list, __VA_ARGS__)
 #define ms_store_snap_load(s, ...) MS_STORE_CALL(s, snap_load, __VA_ARGS__)
 #define ms_store_snap_count(s, ...) MS_STORE_CALL(s, snap_count, __VA_ARGS__)
+#define ms_store_snap_size_hint(s, ...) MS_STORE_CALL(s, snap_size_hint, __VA_ARGS__)
 #define ms_store_snap_apply(s, ...) MS_STORE_CALL(s, snap_apply, __VA_ARGS__)
 #define ms_store_snap_clear(s, ...) MS_STORE_CALL(s, snap_clear, __VA_ARGS__)
 #define ms_store_snap_key_texts(s, ...) MS_STORE_CALL(s, snap_key_texts, __VA_ARGS__)

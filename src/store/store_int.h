@@ -372,6 +372,8 @@ enum ms_status ms_store_sq_snap_load(struct ms_store *base, const char *sync_id,
                                      void *ud, struct ms_error *err);
 enum ms_status ms_store_sq_snap_count(struct ms_store *base, const char *sync_id, int64_t *n,
                                       struct ms_error *err);
+enum ms_status ms_store_sq_snap_size_hint(struct ms_store *base, const char *sync_id, int64_t *n,
+                                          struct ms_error *err);
 enum ms_status ms_store_sq_snap_apply(struct ms_store *base, const char *sync_id,
                                       const struct ms_snap_change *c, size_t n, const char *exec_id,
                                       const struct ms_counts *counts, struct ms_error *err);

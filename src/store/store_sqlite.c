@@ -696,6 +696,7 @@ static const struct ms_store_ops sq_ops = {
     .log_list = ms_store_sq_log_list,
     .snap_load = ms_store_sq_snap_load,
     .snap_count = ms_store_sq_snap_count,
+    .snap_size_hint = ms_store_sq_snap_size_hint,
     .snap_apply = ms_store_sq_snap_apply,
     .snap_clear = ms_store_sq_snap_clear,
     .snap_key_texts = ms_store_sq_snap_key_texts,

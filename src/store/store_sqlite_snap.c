@@ -726,6 +726,24 @@ ms_store_sq_snap_count(struct ms_store *base, const char *sync_id, int64_t *n, s
     return st;
 }
 
+/* The folded keys plus every entry of the runs (puts that may be new, deletes that may remove
+ * a key): one statement. */
+enum ms_status
+ms_store_sq_snap_size_hint(struct ms_store *base, const char *sync_id, int64_t *n,
+                           struct ms_error *err)
+{
+    struct store_sqlite *s = (struct store_sqlite *)base;
+    struct snap_info inf;
+    bool began = false;
+    enum ms_status st = snap_prepare(s, sync_id, NULL, &inf, &began, err);
+
+    if (st != MS_OK)
+        return st;
+    *n = inf.found ? inf.folded + inf.run_n : 0;
+    snap_read_end(s, began);
+    return MS_OK;
+}
+
 /* ---- apply ---- */
 
 /*

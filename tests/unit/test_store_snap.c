@@ -258,17 +258,27 @@ tn_check_text(const char *when, unsigned k)
                   "%s: key %u has text \"%s\", want \"%s\"", when, k, text, tn.text[k]);
 }
 
-/* snap_count and snap_load agree with the model. */
+static int64_t tn_raw_count(const char *sql);
+
+/* snap_count and snap_load agree with the model; snap_size_hint is not below them, and equal
+ * to them when no run waits (a fold). */
 static void
 tn_check_rows(const char *when)
 {
     struct tn_scan sc;
-    int64_t n = -1;
+    int64_t n = -1, hint = -1;
 
     memset(&sc, 0, sizeof(sc));
     cr_assert_eq(ms_store_snap_count(tn.s, tn.sync, &n, &tn.err), MS_OK, "%s", tn.err.msg);
     cr_assert_eq(n, tn_model_count(), "%s: count %lld, want %lld", when, (long long)n,
                  (long long)tn_model_count());
+    cr_assert_eq(ms_store_snap_size_hint(tn.s, tn.sync, &hint, &tn.err), MS_OK, "%s", tn.err.msg);
+    cr_assert_geq(hint, n, "%s: size hint %lld below the count", when, (long long)hint);
+    if (tn_raw_count(ms_arena_printf(tn.a,
+                                     "SELECT count(*) FROM snapshot_deltas AS d JOIN "
+                                     "snapshot_syncs AS y ON y.id = d.snap WHERE y.sync_id = '%s'",
+                                     tn.sync)) == 0)
+        cr_assert_eq(hint, n, "%s: size hint %lld without runs", when, (long long)hint);
     cr_assert_eq(ms_store_snap_load(tn.s, tn.sync, tn_scan_fn, &sc, &tn.err), MS_OK, "%s",
                  tn.err.msg);
     cr_assert_str_empty(sc.bad, "%s: %s", when, sc.bad);
