@@ -40,6 +40,10 @@ static void (*_Atomic eng_on_finish)(void);
 #ifdef MS_TESTING
 int64_t ms_eng_test_now_ms;
 int64_t ms_eng_test_backoff_ms;
+size_t ms_eng_test_gone_window = ENG_GONE_WINDOW;
+#define ENG_GONE_WIN ms_eng_test_gone_window
+#else
+#define ENG_GONE_WIN ((size_t)ENG_GONE_WINDOW)
 #endif
 
 /* Marks a full rewrite that has not committed yet: the next run must rewrite again. */
@@ -112,8 +116,8 @@ struct eng_run {
     size_t nop;
     uint8_t (*gone)[16]; /* keys of records gone from the model (owned) */
     size_t ngone, gone_cap;
-    const char **gone_text;      /* [ENG_GONE_WINDOW] (owned): key texts of a window of them */
-    size_t *gone_len;            /* [ENG_GONE_WINDOW] (owned) */
+    const char **gone_text;      /* (owned): the key texts of a window of them */
+    size_t *gone_len;            /* (owned) */
     struct ms_arena *gone_arena; /* owned: those texts */
     struct ms_counts c;
     struct ms_engine_stats st;
@@ -974,16 +978,18 @@ static enum ms_status
 eng_deletes(struct eng_run *r, struct ms_error *err)
 {
     enum ms_status st = eng_collect_gone(r, err);
+    size_t win = r->ngone < ENG_GONE_WIN ? r->ngone : ENG_GONE_WIN;
 
-    if (st == MS_OK && r->ngone > 0 && r->gone_text == NULL) {
-        r->gone_text = ms_xcalloc(ENG_GONE_WINDOW, sizeof(*r->gone_text));
-        r->gone_len = ms_xcalloc(ENG_GONE_WINDOW, sizeof(*r->gone_len));
-        r->gone_arena = ms_arena_new();
+    if (st == MS_OK && win > 0) {
+        r->gone_text = ms_xrealloc(r->gone_text, win * sizeof(*r->gone_text));
+        r->gone_len = ms_xrealloc(r->gone_len, win * sizeof(*r->gone_len));
+        if (r->gone_arena == NULL)
+            r->gone_arena = ms_arena_new();
     }
     for (size_t i = 0, m; st == MS_OK && i < r->ngone && r->quota != 0; i += m) {
         int64_t t = ms_time_mono_us();
 
-        m = r->ngone - i < ENG_GONE_WINDOW ? r->ngone - i : ENG_GONE_WINDOW;
+        m = r->ngone - i < win ? r->ngone - i : win;
         ms_arena_reset(r->gone_arena);
         st = ms_store_snap_key_texts(r->s, r->gone_arena, r->ex->sync_id, r->gone[i], m,
                                      r->gone_text, r->gone_len, err);

@@ -462,6 +462,8 @@ size_t eng_ops_cap(const struct ms_connector *dst, size_t batch_rows);
 extern int64_t ms_eng_test_now_ms;
 /* engine.c: when non-zero, the first EBUSY back-off step in ms (instead of 500). */
 extern int64_t ms_eng_test_backoff_ms;
+/* engine.c: removed records whose key texts are read per store call (65,536). */
+extern size_t ms_eng_test_gone_window;
 #endif
 
 #endif
