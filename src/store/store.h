@@ -383,18 +383,6 @@ struct ms_store {
  */
 enum ms_status ms_store_open(const char *url, struct ms_store **out, struct ms_error *err);
 
-/* The identity text of one snapshot key (snap_key_texts); MS_ENOTFOUND without one. */
-static inline enum ms_status
-ms_store_snap_key_text(struct ms_store *s, struct ms_arena *a, const char *sync_id,
-                       const uint8_t key[16], const char **text, size_t *len, struct ms_error *err)
-{
-    enum ms_status st = s->ops->snap_key_texts(s, a, sync_id, key, 1, text, len, err);
-
-    if (st == MS_OK && *text == NULL)
-        st = ms_fail(err, MS_ENOTFOUND, "no snapshot key text for this record of sync %s", sync_id);
-    return st;
-}
-
 static inline void
 ms_store_close(struct ms_store *s)
 {

@@ -823,14 +823,17 @@ Test(store_exec, snapshot_apply_load_count_clear)
     cr_expect_eq(sc.n, 98);
     cr_expect_eq(sc.v2, 13, "10 changed + 3 new");
 
-    cr_assert_eq(ms_store_snap_key_text(te.s, te.a, te.sync, c[3].key, &text, &len, &te.err), MS_OK,
-                 "%s", te.err.msg);
+    cr_assert_eq(ms_store_snap_key_texts(te.s, te.a, te.sync, c[3].key, 1, &text, &len, &te.err),
+                 MS_OK, "%s", te.err.msg);
+    cr_assert_not_null(text);
     cr_expect_str_eq(text, "k3");
     cr_expect_eq(len, 2);
-    cr_expect_eq(ms_store_snap_key_text(te.s, te.a, te.sync, c[12].key, &text, &len, &te.err),
-                 MS_ENOTFOUND, "deleted");
-    cr_expect_eq(ms_store_snap_key_text(te.s, te.a, te.sync2, c[3].key, &text, &len, &te.err),
-                 MS_ENOTFOUND, "another sync's snapshot");
+    cr_assert_eq(ms_store_snap_key_texts(te.s, te.a, te.sync, c[12].key, 1, &text, &len, &te.err),
+                 MS_OK);
+    cr_expect_null(text, "deleted");
+    cr_assert_eq(ms_store_snap_key_texts(te.s, te.a, te.sync2, c[3].key, 1, &text, &len, &te.err),
+                 MS_OK);
+    cr_expect_null(text, "another sync's snapshot");
 
     memset(&sc, 0, sizeof(sc));
     sc.stop_at = 7;
@@ -852,13 +855,16 @@ Test(store_exec, snapshot_key_text_is_binary_safe)
     c.key_text = "a\0b";
     c.key_len = 3;
     cr_assert_eq(ms_store_snap_apply(te.s, te.sync, &c, 1, NULL, NULL, &te.err), MS_OK);
-    cr_assert_eq(ms_store_snap_key_text(te.s, te.a, te.sync, c.key, &text, &len, &te.err), MS_OK);
+    cr_assert_eq(ms_store_snap_key_texts(te.s, te.a, te.sync, c.key, 1, &text, &len, &te.err),
+                 MS_OK);
+    cr_assert_not_null(text);
     cr_expect_eq(len, 3);
     cr_expect_eq(memcmp(text, "a\0b", 4), 0);
     c.key_text = NULL;
     cr_assert_eq(ms_store_snap_apply(te.s, te.sync, &c, 1, NULL, NULL, &te.err), MS_OK);
-    cr_expect_eq(ms_store_snap_key_text(te.s, te.a, te.sync, c.key, &text, &len, &te.err),
-                 MS_ENOTFOUND, "no text stored");
+    cr_assert_eq(ms_store_snap_key_texts(te.s, te.a, te.sync, c.key, 1, &text, &len, &te.err),
+                 MS_OK);
+    cr_expect_null(text, "no text stored");
 }
 
 Test(store_exec, snapshot_apply_is_atomic_with_the_counts)

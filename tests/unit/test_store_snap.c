@@ -239,7 +239,7 @@ tn_scan_fn(void *ud, const uint8_t key[16], const uint8_t row[16])
     return MS_OK;
 }
 
-/* snap_key_text of key k agrees with the model. */
+/* snap_key_texts of key k alone agrees with the model. */
 static void
 tn_check_text(const char *when, unsigned k)
 {
@@ -250,9 +250,9 @@ tn_check_text(const char *when, unsigned k)
     bool want = tn.has[k] && !tn.notext[k];
 
     tn_key(key, k);
-    st = ms_store_snap_key_text(tn.s, tn.a, tn.sync, key, &text, &len, &tn.err);
-    cr_assert_eq(st, want ? MS_OK : MS_ENOTFOUND, "%s: key text of %u: %s (%s)", when, k,
-                 ms_status_name(st), tn.err.msg);
+    st = ms_store_snap_key_texts(tn.s, tn.a, tn.sync, key, 1, &text, &len, &tn.err);
+    cr_assert_eq(st, MS_OK, "%s: key text of %u: %s (%s)", when, k, ms_status_name(st), tn.err.msg);
+    cr_assert_eq(text != NULL, want, "%s: key %u %s a text", when, k, want ? "lacks" : "has");
     if (want)
         cr_assert(len == strlen(tn.text[k]) && strcmp(text, tn.text[k]) == 0,
                   "%s: key %u has text \"%s\", want \"%s\"", when, k, text, tn.text[k]);
@@ -285,7 +285,7 @@ tn_check_rows(const char *when)
     cr_assert_eq((int64_t)sc.n, n, "%s: loaded %zu of %lld", when, sc.n, (long long)n);
 }
 
-/* snap_count, snap_load and snap_key_text of every key agree with the model. */
+/* snap_count, snap_load and snap_key_texts of every key agree with the model. */
 static void
 tn_check(const char *when)
 {
@@ -560,8 +560,9 @@ Test(store_snap, key_text_before_and_after_folding)
     /* binary-safe text, from a run and from a folded row */
     for (int pass = 0; pass < 2; pass++) {
         tn_key(key, 12);
-        cr_assert_eq(ms_store_snap_key_text(tn.s, tn.a, tn.sync, key, &text, &len, &tn.err), MS_OK,
-                     "%s", tn.err.msg);
+        cr_assert_eq(ms_store_snap_key_texts(tn.s, tn.a, tn.sync, key, 1, &text, &len, &tn.err),
+                     MS_OK, "%s", tn.err.msg);
+        cr_assert_not_null(text);
         cr_expect(len == 3 && memcmp(text, "a\0b", 4) == 0, "pass %d", pass);
         tn_compact(tn.sync);
     }
@@ -570,16 +571,19 @@ Test(store_snap, key_text_before_and_after_folding)
     tn_del(&c[1], 11);
     tn_apply(c, 2);
     tn_key(key, 10);
-    cr_assert_eq(ms_store_snap_key_text(tn.s, tn.a, tn.sync, key, &text, &len, &tn.err), MS_OK);
+    cr_assert_eq(ms_store_snap_key_texts(tn.s, tn.a, tn.sync, key, 1, &text, &len, &tn.err), MS_OK);
+    cr_assert_not_null(text);
     cr_expect_str_eq(text, "TEN");
     tn_key(key, 11);
-    cr_expect_eq(ms_store_snap_key_text(tn.s, tn.a, tn.sync, key, &text, &len, &tn.err),
-                 MS_ENOTFOUND, "deleted by a run");
-    cr_expect_eq(ms_store_snap_key_text(tn.s, tn.a, tn.sync2, key, &text, &len, &tn.err),
-                 MS_ENOTFOUND, "another sync");
+    cr_assert_eq(ms_store_snap_key_texts(tn.s, tn.a, tn.sync, key, 1, &text, &len, &tn.err), MS_OK);
+    cr_expect_null(text, "deleted by a run");
+    cr_assert_eq(ms_store_snap_key_texts(tn.s, tn.a, tn.sync2, key, 1, &text, &len, &tn.err),
+                 MS_OK);
+    cr_expect_null(text, "another sync");
     tn_compact(tn.sync);
     tn_key(key, 10);
-    cr_assert_eq(ms_store_snap_key_text(tn.s, tn.a, tn.sync, key, &text, &len, &tn.err), MS_OK);
+    cr_assert_eq(ms_store_snap_key_texts(tn.s, tn.a, tn.sync, key, 1, &text, &len, &tn.err), MS_OK);
+    cr_assert_not_null(text);
     cr_expect_str_eq(text, "TEN");
     tn.has[12] = false; /* tn_check compares text with strcmp; 12's was checked above */
     c[0] = c[2];
@@ -876,7 +880,8 @@ Test(store_snap, migration_moves_the_old_rows)
     cr_expect_str_empty(sc.bad, "%s", sc.bad);
     cr_expect_eq(sc.n, 20);
     tn_key(key, 4);
-    cr_expect_eq(ms_store_snap_key_text(s, tn.a, "y", key, &text, &len, &tn.err), MS_OK);
+    cr_expect_eq(ms_store_snap_key_texts(s, tn.a, "y", key, 1, &text, &len, &tn.err), MS_OK);
+    cr_assert_not_null(text);
     cr_expect_str_eq(text, "old");
     ms_store_close(s);
     tn_unlink_db(path);
@@ -1084,8 +1089,9 @@ Test(store_snap, long_key_texts)
             size_t len = 0;
 
             tn_key(key, (unsigned)i * 5);
-            cr_assert_eq(ms_store_snap_key_text(tn.s, tn.a, tn.sync, key, &text, &len, &tn.err),
+            cr_assert_eq(ms_store_snap_key_texts(tn.s, tn.a, tn.sync, key, 1, &text, &len, &tn.err),
                          MS_OK, "%s", tn.err.msg);
+            cr_assert_not_null(text);
             cr_expect(len == lens[i] && memcmp(text, texts[i], len) == 0 && text[len] == '\0',
                       "pass %d: text %zu", pass, i);
         }
@@ -1117,8 +1123,9 @@ Test(store_snap, long_key_texts)
         size_t len = 0;
 
         tn_key(key, k);
-        cr_assert_eq(ms_store_snap_key_text(tn.s, tn.a, tn.sync, key, &text, &len, &tn.err), MS_OK,
-                     "%s", tn.err.msg);
+        cr_assert_eq(ms_store_snap_key_texts(tn.s, tn.a, tn.sync, key, 1, &text, &len, &tn.err),
+                     MS_OK, "%s", tn.err.msg);
+        cr_assert_not_null(text);
         cr_expect(len == 20000 && memcmp(text, texts[2], len) == 0, "text of %u", k);
     }
     /* over the cap: refused, nothing written */
@@ -1356,7 +1363,7 @@ tn_text_status(unsigned k)
     size_t len = 0;
 
     tn_key(key, k);
-    return ms_store_snap_key_text(tn.s, tn.a, tn.sync, key, &text, &len, &tn.err);
+    return ms_store_snap_key_texts(tn.s, tn.a, tn.sync, key, 1, &text, &len, &tn.err);
 }
 
 /* Every reader and the fold on a damaged chunk, then on a damaged run: errors naming the sync. */
